@@ -1,0 +1,237 @@
+"""Demucs's `apply_model`, streamed: bounded memory whatever the song's length.
+
+What Demucs does (demucs/apply.py, demucs/separate.py), and so what we do:
+  1. standardise the mix with the mean and standard deviation of its mono sum;
+  2. cut it into segments of the model's length, `stride = (1 - overlap) * segment`
+     apart; a segment shorter than the model's length (the last ones) is centred
+     in a model-sized window filled with the mix around it (zeros past the ends);
+  3. run the model, invert its frequency branch and add its time branch;
+  4. blend overlapping segments with triangular weights;
+  5. with shifts, repeat 2-4 on the mix delayed by a random 0-0.5 s and average;
+  6. undo the standardisation.
+Segments are processed in time order, so every sample before the next segment's
+start is final and can be written out: memory holds about one segment per pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+import numpy as np
+
+from .model_contract import FREQ_BINS, FRAMES, SAMPLE_RATE, SEGMENT, SOURCES
+from .sources import MixSource
+from .spectrogram import istft, stft
+
+STEM_LAYOUTS = {"four": SOURCES, "two": ("vocals", "instrumental")}
+MAX_SHIFT = SAMPLE_RATE // 2  # Demucs shifts by up to half a second
+_STATS_BLOCK = 1 << 20
+
+
+class Cancelled(Exception):
+    """The user cancelled the job; nothing was kept."""
+
+
+class Runner(Protocol):
+    """The model. `run` may be a plain or an async function (the browser's is async)."""
+
+    def run(self, wave: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Awaitable: ...
+
+
+class StemSink(Protocol):
+    """Where the stems go, block by block, in time order."""
+
+    def begin(self, stems: tuple[str, ...], frames: int) -> None: ...
+    def write(self, block: np.ndarray) -> None: ...  # float32 [stems, 2, n]
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    stems: str = "four"  # 'four' or 'two'
+    overlap: float = 0.25
+    shifts: int = 0
+    seed: int = 0  # shifts are random in Demucs; a seed makes a run repeatable
+
+    def __post_init__(self):
+        if self.stems not in STEM_LAYOUTS:
+            raise ValueError(f"stems must be 'four' or 'two', not {self.stems!r}")
+        if not 0 <= self.overlap < 1:
+            raise ValueError(f"overlap must be at least 0 and below 1, not {self.overlap}")
+        if self.shifts < 0:
+            raise ValueError(f"shifts must be 0 or more, not {self.shifts}")
+
+
+@dataclass
+class Report:
+    stems: tuple[str, ...]
+    frames: int
+    segments: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def mix_statistics(source: MixSource) -> tuple[float, float]:
+    """Mean and (unbiased) standard deviation of the mono mix, in one streaming pass."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, source.frames, _STATS_BLOCK):
+        ref = source.read(start, min(_STATS_BLOCK, source.frames - start)).astype(np.float64).mean(axis=0)
+        k, k_mean = len(ref), float(ref.mean())
+        k_m2 = float(((ref - k_mean) ** 2).sum())
+        delta, total = k_mean - mean, n + k
+        mean += delta * k / total
+        m2 += k_m2 + delta**2 * n * k / total  # Chan et al.: merge block variances exactly
+        n = total
+    std = (m2 / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, std
+
+
+def _triangle() -> np.ndarray:
+    half = SEGMENT // 2
+    w = np.concatenate([np.arange(1, half + 1), np.arange(SEGMENT - half, 0, -1)]).astype(np.float32)
+    return w / w.max()
+
+
+def model_inputs(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A standardised [2, SEGMENT] window -> the graph's two inputs."""
+    z = stft(window)  # [2, bins, frames]
+    spec = np.stack([z.real, z.imag], axis=1).reshape(1, 4, FREQ_BINS, FRAMES)  # L.re, L.im, R.re, R.im
+    return window[None].astype(np.float32), spec.astype(np.float32)
+
+
+def sources_from_outputs(freq: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """The graph's outputs -> waveforms float32 [4 sources, 2, SEGMENT]."""
+    freq = np.asarray(freq, dtype=np.float32).reshape(len(SOURCES), 2, 2, FREQ_BINS, FRAMES)
+    z = freq[:, :, 0] + 1j * freq[:, :, 1]
+    return istft(z, SEGMENT) + np.asarray(time, dtype=np.float32).reshape(len(SOURCES), 2, SEGMENT)
+
+
+class _Pass:
+    """One sweep of overlapping segments over the mix, starting `start` (<= 0) samples in.
+
+    Accumulates weighted model outputs in a buffer one segment long that slides
+    forward as segments complete, and hands out the samples that are final.
+    """
+
+    def __init__(self, start: int, length: int, stride: int, weight: np.ndarray):
+        self.offsets = list(range(start, length, stride))
+        self.length = length
+        self.weight = weight
+        self.base = start  # mix position of acc[..., 0]
+        self.acc = np.zeros((len(SOURCES), 2, SEGMENT), dtype=np.float32)
+        self.wsum = np.zeros(SEGMENT, dtype=np.float32)
+        self.ready: list[np.ndarray] = []  # final samples (mix positions >= 0) not yet taken
+        self.ready_until = 0
+
+    def window(self, offset: int) -> tuple[int, int]:
+        """Where the model's window starts for a segment at `offset`, and the segment's length."""
+        chunk = min(SEGMENT, self.length - offset)
+        return offset - (SEGMENT - chunk) // 2, chunk
+
+    def add(self, index: int, offset: int, out: np.ndarray) -> None:
+        _, chunk = self.window(offset)
+        trim = (SEGMENT - chunk) // 2  # Demucs's center_trim of the padded window
+        at = offset - self.base
+        w = self.weight[:chunk]
+        self.acc[..., at : at + chunk] += out[..., trim : trim + chunk] * w
+        self.wsum[at : at + chunk] += w
+        done = self.offsets[index + 1] if index + 1 < len(self.offsets) else self.length
+        self._release(done)
+
+    def _release(self, until: int) -> None:
+        n = until - self.base
+        final = self.acc[..., :n] / self.wsum[:n]
+        skip = max(0, -self.base)  # samples before the mix (shifted passes) are dropped
+        if n > skip:
+            self.ready.append(final[..., skip:])
+        self.ready_until = max(self.ready_until, until)
+        self.acc = np.concatenate([self.acc[..., n:], np.zeros_like(self.acc[..., :n])], axis=-1)
+        self.wsum = np.concatenate([self.wsum[n:], np.zeros(n, dtype=np.float32)])
+        self.base = until
+
+    def take(self, n: int) -> np.ndarray:
+        data = np.concatenate(self.ready, axis=-1) if len(self.ready) != 1 else self.ready[0]
+        self.ready = [data[..., n:]] if data.shape[-1] > n else []
+        return data[..., :n]
+
+
+def _read_window(source: MixSource, start: int, mean: float, std: float) -> np.ndarray:
+    """SEGMENT samples of the standardised mix from `start`, zeros outside the song."""
+    window = np.zeros((2, SEGMENT), dtype=np.float32)
+    lo, hi = max(start, 0), min(start + SEGMENT, source.frames)
+    if hi > lo:
+        window[:, lo - start : hi - start] = (source.read(lo, hi - lo) - mean) / std
+    return window
+
+
+def _layout(sources: np.ndarray, stems: str) -> np.ndarray:
+    if stems == "two":
+        return np.stack([sources[3], sources[0] + sources[1] + sources[2]])
+    return sources
+
+
+async def separate(
+    source: MixSource,
+    runner: Runner,
+    sink: StemSink,
+    options: Options = Options(),
+    on_progress: Callable[[int, int], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> Report:
+    """Separate `source` into stems written to `sink`. Raises Cancelled if cancelled.
+
+    On any failure or cancellation the sink is aborted, so no partial stems remain.
+    """
+    length = source.frames
+    if length == 0:
+        raise ValueError("the audio is empty (0 samples)")
+    stems = STEM_LAYOUTS[options.stems]
+    warnings = list(source.warnings)
+    mean, std = mix_statistics(source)
+    if std < 1e-8:
+        std = 1.0  # silence: nothing to scale, and dividing by 0 would give NaN
+        warnings.append("the input is silent; the stems are silent too")
+    stride = int((1 - options.overlap) * SEGMENT)
+    rng = random.Random(options.seed)
+    starts = [rng.randint(0, MAX_SHIFT) - MAX_SHIFT for _ in range(options.shifts)] or [0]
+    passes = [_Pass(s, length, stride, _triangle()) for s in starts]
+    # All passes advance together, segment by segment in time order, to keep memory flat.
+    order = sorted((offset, p, i) for p, ps in enumerate(passes) for i, offset in enumerate(ps.offsets))
+    total, emitted = len(order), 0
+    sink.begin(stems, length)
+    try:
+        for done, (offset, p, i) in enumerate(order, 1):
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled("cancelled")
+            window_start, _ = passes[p].window(offset)
+            wave, spec = model_inputs(_read_window(source, window_start, mean, std))
+            result = runner.run(wave, spec)
+            if inspect.isawaitable(result):
+                result = await result
+            passes[p].add(i, offset, sources_from_outputs(*result))
+            ready = min(ps.ready_until for ps in passes)
+            if ready > emitted:
+                block = sum(ps.take(ready - emitted) for ps in passes) / len(passes)
+                sink.write(_layout(block * std + mean, options.stems))
+                emitted = ready
+            if on_progress is not None:
+                on_progress(done, total)
+        assert emitted == length, (emitted, length)
+        sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    return Report(stems, length, total, warnings)
+
+
+def run_sync(coroutine):
+    """Drive `separate` with a synchronous runner, without an event loop (works in Pyodide too)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("the runner suspended; use asyncio (natively) or await it (in Pyodide)")
