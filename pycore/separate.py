@@ -158,6 +158,12 @@ class _Pass:
         return data[..., :n]
 
 
+def pass_starts(options: Options) -> list[int]:
+    """Where each pass begins relative to the mix: 0, or minus a random shift (Demucs's `shifts`)."""
+    rng = random.Random(options.seed)
+    return [rng.randint(0, MAX_SHIFT) - MAX_SHIFT for _ in range(options.shifts)] or [0]
+
+
 def _read_window(source: MixSource, start: int, mean: float, std: float) -> np.ndarray:
     """SEGMENT samples of the standardised mix from `start`, zeros outside the song."""
     window = np.zeros((2, SEGMENT), dtype=np.float32)
@@ -195,9 +201,7 @@ async def separate(
         std = 1.0  # silence: nothing to scale, and dividing by 0 would give NaN
         warnings.append("the input is silent; the stems are silent too")
     stride = int((1 - options.overlap) * SEGMENT)
-    rng = random.Random(options.seed)
-    starts = [rng.randint(0, MAX_SHIFT) - MAX_SHIFT for _ in range(options.shifts)] or [0]
-    passes = [_Pass(s, length, stride, _triangle()) for s in starts]
+    passes = [_Pass(s, length, stride, _triangle()) for s in pass_starts(options)]
     # All passes advance together, segment by segment in time order, to keep memory flat.
     order = sorted((offset, p, i) for p, ps in enumerate(passes) for i, offset in enumerate(ps.offsets))
     total, emitted = len(order), 0

@@ -1,0 +1,100 @@
+"""The native command line: `python -m pycore separate INPUT... -o OUTDIR`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .native_decode import DecodeError, open_audio
+from .separate import STEM_LAYOUTS, Options, separate, run_sync
+from .stem_files import StemFiles
+from .wav import FORMATS, WavError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pycore", description="Split songs into stems on this machine.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("separate", help="separate audio files into stems",
+                       description="Writes OUTDIR/<song name>/<stem>.wav for each input.")
+    s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files (WAV, FLAC, MP3, OGG, ...)")
+    s.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR", help="folder for the stems")
+    s.add_argument("--stems", choices=list(STEM_LAYOUTS), default="four",
+                   help="four: drums, bass, other, vocals; two: vocals, instrumental (default: four)")
+    s.add_argument("--format", choices=list(FORMATS), default="wav16", help="output format (default: wav16)")
+    s.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0 to 0.9 (default: 0.25)")
+    s.add_argument("--shifts", type=int, default=0, help="average N randomly shifted passes: better, N times slower")
+    s.add_argument("--force", action="store_true", help="overwrite stems that already exist")
+    s.add_argument("--model", type=Path, help="path of htdemucs.onnx (default: fetched and cached on first use)")
+    s.add_argument("--threads", type=int, default=None, help="threads for the model (default: all cores)")
+    return p
+
+
+def _error(name: str, message: str) -> None:
+    print(f"demixer: {name}: {message}", file=sys.stderr)
+
+
+def _model_path(given: Path | None) -> Path:
+    if given is not None:
+        if not given.is_file():
+            raise DecodeError(f"model file not found: {given}")
+        return given
+    if os.environ.get("DEMIXER_MODEL"):
+        return Path(os.environ["DEMIXER_MODEL"])
+    from models.fetch import REPO_CACHE, fetch_model
+
+    cache = REPO_CACHE if REPO_CACHE.parent.joinpath("pyproject.toml").exists() else Path.home() / ".cache" / "demixer"
+    return fetch_model(cache)
+
+
+def _separate_one(path: Path, args, options: Options, runner) -> None:
+    from tqdm import tqdm
+
+    source = open_audio(path)
+    sink = StemFiles(args.out / path.stem, args.format)
+    existing = [p for p in sink.final_paths(STEM_LAYOUTS[options.stems]) if p.exists()]
+    if existing and not args.force:
+        raise FileExistsError(f"stems already exist in {sink.folder} (use --force to overwrite)")
+    for warning in source.warnings:
+        _error(path.name, f"note: {warning}")
+    with tqdm(total=None, desc=path.name[:30], unit="seg", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = run_sync(separate(source, runner, sink, options, on_progress=progress))
+    for warning in report.warnings[len(source.warnings):]:
+        _error(path.name, f"note: {warning}")
+    for stem, count in sink.clipped.items():
+        _error(path.name, f"note: {stem}: {count} samples exceeded full scale and were clamped")
+    print(f"{path.name} -> {sink.folder}/ ({', '.join(p.name for p in sink.paths)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        options = Options(stems=args.stems, overlap=args.overlap, shifts=args.shifts)
+    except ValueError as e:
+        _error("options", str(e))
+        return 2
+    try:
+        from .onnx_runner import OnnxRunner
+
+        runner = OnnxRunner(_model_path(args.model), args.threads)
+    except Exception as e:  # a corrupt or missing model must still end with a sentence, not a traceback
+        _error("model", f"cannot load the model: {e}")
+        return 1
+    failures = 0
+    for path in args.inputs:
+        try:
+            _separate_one(path, args, options, runner)
+        except KeyboardInterrupt:
+            _error(path.name, "cancelled; no stems were kept")
+            return 130
+        except (DecodeError, WavError, FileExistsError, ValueError, OSError) as e:
+            _error(str(path), str(e))
+            failures += 1
+    if failures:
+        print(f"demixer: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,168 @@
+import numpy as np
+from _support import music_like, raises
+
+from pycore.model_contract import FRAMES, FREQ_BINS, SEGMENT
+from pycore.separate import Cancelled, Options, pass_starts, run_sync, separate
+from pycore.sources import ArraySource
+
+
+def fake_sources(window):
+    """A stand-in model: content- and position-dependent, so blending errors cannot hide."""
+    position = 1 + 0.3 * np.cos(2 * np.pi * np.arange(SEGMENT) / SEGMENT)
+    return np.stack([window * position * (k + 1) / 10 + 0.05 * k * window**2 for k in range(4)])
+
+
+class TimeBranchModel:
+    def __init__(self):
+        self.calls = 0
+
+    def run(self, wave, spec):
+        assert wave.shape == (1, 2, SEGMENT) and spec.shape == (1, 4, FREQ_BINS, FRAMES)
+        assert wave.dtype == np.float32 and spec.dtype == np.float32
+        self.calls += 1
+        return np.zeros((1, 4, 4, FREQ_BINS, FRAMES), np.float32), fake_sources(wave[0])[None]
+
+
+class Collect:
+    def begin(self, stems, frames):
+        self.stems, self.frames, self.blocks, self.state = stems, frames, [], "open"
+
+    def write(self, block):
+        self.blocks.append(block)
+
+    def finish(self):
+        self.state = "finished"
+
+    def abort(self):
+        self.state = "aborted"
+
+    @property
+    def audio(self):
+        return np.concatenate(self.blocks, axis=-1)
+
+
+def reference_apply_model(mix, overlap, starts):
+    """Demucs's apply_model + separate.py standardisation, on whole arrays, written plainly."""
+    ref = mix.astype(np.float64).mean(axis=0)
+    mean, std = ref.mean(), ref.std(ddof=1)
+    x = (mix - mean) / std
+    n = x.shape[1]
+    weight = np.concatenate([np.arange(1, SEGMENT // 2 + 1), np.arange(SEGMENT - SEGMENT // 2, 0, -1)])
+    weight = weight / weight.max()
+    stride = int((1 - overlap) * SEGMENT)
+    total = 0
+    for p in starts:  # the shifted view covers mix positions [p, n)
+        view = n - p
+        out, wsum = np.zeros((4, 2, view)), np.zeros(view)
+        for off in range(0, view, stride):
+            chunk = min(SEGMENT, view - off)
+            delta = SEGMENT - chunk
+            begin = p + off - delta // 2
+            window = np.zeros((2, SEGMENT), np.float32)
+            lo, hi = max(begin, 0), min(begin + SEGMENT, n)
+            window[:, lo - begin : hi - begin] = x[:, lo:hi]
+            res = fake_sources(window)[..., delta // 2 : delta // 2 + chunk]
+            out[..., off : off + chunk] += weight[:chunk] * res
+            wsum[off : off + chunk] += weight[:chunk]
+        total = total + (out / wsum)[..., -p:] if p else total + out / wsum
+    return total / len(starts) * std + mean
+
+
+def _separate(mix, **options):
+    sink = Collect()
+    report = run_sync(separate(ArraySource(mix), TimeBranchModel(), sink, Options(**options)))
+    return sink, report
+
+
+def test_streaming_matches_whole_array_apply_model():
+    for length in (22_050, SEGMENT, 800_000):
+        mix = music_like(length, seed=length)
+        sink, report = _separate(mix)
+        expected = reference_apply_model(mix, 0.25, [0])
+        assert sink.audio.shape == (4, 2, length)
+        assert np.abs(sink.audio - expected).max() < 1e-4, length
+        assert report.segments == len(range(0, length, int(0.75 * SEGMENT)))
+
+
+def test_shifts_and_overlap_match_whole_array_apply_model():
+    mix = music_like(400_000, seed=3)
+    for options in (dict(shifts=2, seed=5), dict(overlap=0.5), dict(overlap=0.0)):
+        sink, _ = _separate(mix, **options)
+        opts = Options(**options)
+        expected = reference_apply_model(mix, opts.overlap, pass_starts(opts))
+        assert np.abs(sink.audio - expected).max() < 1e-4, options
+
+
+def test_two_stem_layout_is_vocals_and_the_rest():
+    mix = music_like(30_000)
+    four, _ = _separate(mix)
+    two, report = _separate(mix, stems="two")
+    assert report.stems == ("vocals", "instrumental")
+    assert np.allclose(two.audio[0], four.audio[3], atol=1e-6)
+    assert np.allclose(two.audio[1], four.audio[:3].sum(axis=0), atol=1e-5)
+
+
+def test_frequency_branch_is_inverted_and_added():
+    class VocalsAreTheSpectrum:
+        def run(self, wave, spec):
+            freq = np.zeros((1, 4, 4, FREQ_BINS, FRAMES), np.float32)
+            freq[0, 3] = spec[0]  # same complex-as-channels layout in and out
+            return freq, np.zeros((1, 4, 2, SEGMENT), np.float32)
+
+    mix = music_like(500_000, seed=9)
+    sink = Collect()
+    run_sync(separate(ArraySource(mix), VocalsAreTheSpectrum(), sink))
+    vocals = sink.audio[3]
+    inner = slice(4096, -4096)  # Demucs's inverse is inexact at the song's very ends
+    err = np.linalg.norm(vocals[:, inner] - mix[:, inner]) / np.linalg.norm(mix[:, inner])
+    assert err < 1e-4, err
+
+
+def test_output_streams_in_blocks_no_longer_than_a_segment():
+    sink, report = _separate(music_like(1_300_000, seed=1))
+    assert len(sink.blocks) == report.segments == 6
+    assert max(b.shape[-1] for b in sink.blocks) <= SEGMENT
+
+
+def test_progress_reports_every_segment():
+    seen = []
+    sink = Collect()
+    run_sync(separate(ArraySource(music_like(600_000)), TimeBranchModel(), sink,
+                      on_progress=lambda done, total: seen.append((done, total))))
+    assert seen == [(1, 3), (2, 3), (3, 3)] and sink.state == "finished"
+
+
+def test_cancel_stops_promptly_and_aborts_the_sink():
+    model, sink = TimeBranchModel(), Collect()
+    with raises(Cancelled):
+        run_sync(separate(ArraySource(music_like(1_300_000)), model, sink,
+                          is_cancelled=lambda: model.calls >= 2))
+    assert model.calls == 2 and sink.state == "aborted"
+
+
+def test_a_failing_model_aborts_the_sink():
+    class Broken:
+        def run(self, wave, spec):
+            raise RuntimeError("out of memory")
+
+    sink = Collect()
+    with raises(RuntimeError, "out of memory"):
+        run_sync(separate(ArraySource(music_like(30_000)), Broken(), sink))
+    assert sink.state == "aborted"
+
+
+def test_silence_gives_silent_stems_and_says_so():
+    sink, report = _separate(np.zeros((2, 50_000), np.float32))
+    assert np.all(np.isfinite(sink.audio)) and np.abs(sink.audio).max() == 0
+    assert any("silent" in w for w in report.warnings)
+
+
+def test_empty_input_and_bad_options_are_refused_in_words():
+    with raises(ValueError, "empty"):
+        _separate(np.zeros((2, 0), np.float32))
+    with raises(ValueError, "stems"):
+        Options(stems="five")
+    with raises(ValueError, "overlap"):
+        Options(overlap=1.0)
+    with raises(ValueError, "shifts"):
+        Options(shifts=-1)
