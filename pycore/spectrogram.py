@@ -32,8 +32,12 @@ def stft(x: np.ndarray) -> np.ndarray:
     length = x.shape[-1]
     frames, left, right = _pads(length)
     padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(left, right)], mode="reflect")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP, :]
-    assert windows.shape[-2] == frames
+    # A view of just the hop-spaced frames: a view over every sample position would
+    # exceed 32-bit WASM's address space in Pyodide even though it is never touched.
+    step = padded.strides[-1]
+    windows = np.lib.stride_tricks.as_strided(
+        padded, padded.shape[:-1] + (frames, N_FFT), padded.strides[:-1] + (HOP * step, step), writeable=False
+    )
     spec = np.fft.rfft(windows * _WINDOW, axis=-1)[..., : N_FFT // 2] * _NORM
     return np.swapaxes(spec, -1, -2).astype(np.complex64)
 

