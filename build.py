@@ -354,7 +354,21 @@ def _needs_build() -> bool:
     return any(p.exists() and p.stat().st_mtime > built for p in sources)
 
 
+def _ensure_chromium() -> None:
+    """Debian's Chromium is the browser we support and test; install it on first use."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    if not shutil.which("apt-get"):
+        raise BuildError("Chromium is not installed at /usr/bin/chromium; install Chromium and run again")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    log("installing Debian's chromium (apt-get install -y chromium)")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        if subprocess.call(sudo + cmd, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}) != 0:
+            raise BuildError(f"could not install Chromium ({' '.join(cmd)} failed)")
+
+
 def run(extra_args: list[str]) -> int:
+    _ensure_chromium()
     if _needs_build():
         build()
     else:

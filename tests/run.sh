@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, builds the extension, runs pytest.
+#   bash tests/run.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  # Debian's Chromium is the browser of the end-to-end tests (Playwright never downloads its own).
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install -y nodejs npm" >&2; exit 1; }
+
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+python3 build.py
+python3 -m pytest "$@"
