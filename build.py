@@ -24,9 +24,11 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
+
+from models import fetch
+from models.fetch import FetchError, sha256_of
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / ".cache"
@@ -89,46 +91,13 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------ downloads
 
 
 def download(name: str) -> Path:
     """The cached, verified download `name` of PINS; fetched on first use."""
     url, sha256 = PINS[name]
-    dest = DOWNLOADS / url.rsplit("/", 1)[1]
-    if dest.exists():
-        got = sha256_of(dest)
-        if got != sha256:
-            raise BuildError(
-                f"CACHED DOWNLOAD DOES NOT MATCH ITS PIN: {dest}\n  sha256 {got}\n  pinned {sha256}\n"
-                f"  Delete the file to download it again."
-            )
-        return dest
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    log(f"downloading {url}")
-    fd, tmp_name = tempfile.mkstemp(dir=DOWNLOADS, prefix=dest.name, suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
-            shutil.copyfileobj(response, out, 1 << 20)
-        got = sha256_of(tmp)
-        if got != sha256:
-            raise BuildError(f"DOWNLOAD DOES NOT MATCH ITS PIN: {url}\n  sha256 {got}\n  pinned {sha256}")
-        tmp.chmod(0o644)
-        tmp.replace(dest)
-    except OSError as e:
-        raise BuildError(f"could not download {url}: {e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+    return fetch.download(url, DOWNLOADS / url.rsplit("/", 1)[1], sha256)
 
 
 def _extracted(name: str, dest: Path, spec: str, members, source=None) -> Path:
@@ -218,12 +187,7 @@ def numpy_wheel() -> Path:
 
 def model_path() -> Path:
     """htdemucs.onnx, fetched and verified by models/fetch.py."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from models.fetch import fetch_model
-    finally:
-        sys.path.remove(str(ROOT))
-    return Path(fetch_model(CACHE))
+    return fetch.fetch_model(CACHE)
 
 
 def fetch_all() -> dict[str, Path]:
@@ -428,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             build()
         else:
             return run(extra)
-    except BuildError as e:
+    except (BuildError, FetchError) as e:
         print(f"\nERROR: {e}", file=sys.stderr)
         return 1
     return 0

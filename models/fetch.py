@@ -33,22 +33,28 @@ def sha256_of(path: Path) -> str:
 
 
 def download(url: str, dest: Path, sha256: str) -> Path:
-    """Download `url` to `dest` unless a copy with the right hash is already there."""
-    if dest.exists() and sha256_of(dest) == sha256:
+    """`dest`, downloaded from `url` on first use; its sha256 must equal the pin, cached or not."""
+    if dest.exists():
+        got = sha256_of(dest)
+        if got != sha256:
+            raise FetchError(f"the cached {dest} does not match its pin (sha256 {got}, pinned {sha256}); "
+                             "delete it to download it again")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response:
-                shutil.copyfileobj(response, tmp)
-        except OSError as e:
-            Path(tmp.name).unlink(missing_ok=True)
-            raise FetchError(f"could not download {url}: {e}") from e
-    got = sha256_of(Path(tmp.name))
-    if got != sha256:
-        Path(tmp.name).unlink()
-        raise FetchError(f"{url}: sha256 {got} does not match the pinned {sha256}")
-    Path(tmp.name).replace(dest)
+    print(f"downloading {url}", file=sys.stderr, flush=True)
+    tmp = Path(tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")[1])
+    try:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
+            shutil.copyfileobj(response, out, 1 << 20)
+        got = sha256_of(tmp)
+        if got != sha256:
+            raise FetchError(f"{url} does not match its pin (sha256 {got}, pinned {sha256})")
+        tmp.chmod(0o644)
+        tmp.replace(dest)
+    except OSError as e:
+        raise FetchError(f"could not download {url}: {e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
 
 

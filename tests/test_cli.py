@@ -1,13 +1,11 @@
 """The native command line: results on a real clip, and a plain message plus exit status for every failure."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
