@@ -206,6 +206,8 @@ async def separate(
     order = sorted((offset, p, i) for p, ps in enumerate(passes) for i, offset in enumerate(ps.offsets))
     total, emitted = len(order), 0
     sink.begin(stems, length)
+    if on_progress is not None:
+        on_progress(0, total)  # the count is known before the first (slow) segment
     try:
         for done, (offset, p, i) in enumerate(order, 1):
             if is_cancelled is not None and is_cancelled():

@@ -129,7 +129,7 @@ def test_progress_reports_every_segment():
     sink = Collect()
     run_sync(separate(ArraySource(music_like(600_000)), TimeBranchModel(), sink,
                       on_progress=lambda done, total: seen.append((done, total))))
-    assert seen == [(1, 3), (2, 3), (3, 3)] and sink.state == "finished"
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)] and sink.state == "finished"
 
 
 def test_cancel_stops_promptly_and_aborts_the_sink():
