@@ -5,15 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-TESTDATA = SHARED / "testdata"
-STEMS = ("drums", "bass", "other", "vocals")
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE / "core")]  # tracks.py; the core tests' helpers
 
-sys.path.insert(0, str(REPO / "tests" / "core"))  # the core tests' helpers
+from tracks import TESTDATA  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +26,3 @@ def model_path() -> Path:
     from models.fetch import fetch_model
 
     return fetch_model()
-
-
-def load_track(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(mixture [2, n], {stem: [2, n]}): the mixture is the sum of the four FLAC stems."""
-    import soundfile as sf
-
-    stems = {s: sf.read(folder / f"{s}.flac", dtype="float32")[0].T for s in STEMS}
-    return sum(stems.values()), stems

@@ -14,4 +14,4 @@ command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install 
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 build.py
-python3 -m pytest "$@"
+DEMIXER_E2E_BUNDLE="$PWD/dist/chrome" python3 -m pytest "$@"  # built just above

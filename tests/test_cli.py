@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import REPO, load_track
+from tracks import REPO, load_track
 
 
 def cli(*args, **kw):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import load_track
+from tracks import load_track
 from pycore.metrics import sdr
 from pycore.onnx_runner import OnnxRunner
 from pycore.separate import run_sync, separate

@@ -1,0 +1,200 @@
+// The offscreen document: where a job's data flows.
+//
+//   inbox (OPFS) -> decode (audio_decode.js) -> engine worker (engine_worker.js)
+//   -> WAV bytes per stem, collected as Blob parts -> blob: URLs -> service worker
+//   (which downloads them; only it may call chrome.downloads, and only a
+//   document may create blob: URLs).
+//
+// Messages in (from the service worker, `to: 'offscreen'`):
+//   {type: 'run', job: {id, key, name, stems, format}}
+//   {type: 'cancel', id}      {type: 'release', id}      {type: 'ping'}
+// Messages out (`to: 'sw'`):
+//   {type: 'stage', id, stage: 'decoding'|'engine'|'separating', detail, done, total, seconds}
+//   {type: 'progress', id, done, total, seconds}
+//   {type: 'finished', id, files: [{stem, url, bytes}], result, timings}
+//   {type: 'failed', id, error, cancelled}
+//   {type: 'idle'}            the engine was released after IDLE_MS without work
+
+import { runtime } from './platform.js';
+import * as inbox from './inbox.js';
+import { decodeToStereo, DecodeError } from './audio_decode.js';
+
+const IDLE_MS = 5 * 60 * 1000;
+
+let worker = null; // the engine, kept warm between jobs
+let idleTimer = null;
+let queue = Promise.resolve(); // one job at a time
+const jobs = new Map(); // id -> {cancel: Int32Array, urls: [], crash}
+const cancelledEarly = new Set(); // cancelled before their 'run' arrived
+
+function tell(message) {
+  return runtime.send({ ...message, to: 'sw' }).catch(() => {
+    /* the service worker wakes up on the next message; state is in storage */
+  });
+}
+
+// ------------------------------------------------------------------ engine
+
+function engineWorker() {
+  if (!worker) {
+    worker = new Worker(new URL('engine_worker.js', import.meta.url), { type: 'module', name: 'demixer-engine' });
+    worker.addEventListener('error', (e) => {
+      // An uncaught failure (out of memory aborts the wasm runtime): the current
+      // job fails and the next one starts a fresh engine.
+      const message = e.message || 'the engine stopped unexpectedly';
+      for (const [, job] of jobs) job.crash?.(message);
+      releaseEngine();
+    });
+  }
+  clearTimeout(idleTimer);
+  return worker;
+}
+
+function releaseEngine() {
+  if (worker) worker.terminate();
+  worker = null;
+}
+
+function armIdleTimer() {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    releaseEngine();
+    tell({ type: 'idle' });
+  }, IDLE_MS);
+}
+
+// ------------------------------------------------------------------ one job
+
+function plainError(e) {
+  if (e instanceof DecodeError) return e.message;
+  const text = String(e?.message ?? e);
+  if (/memory|allocation|Aborted/i.test(text)) {
+    return 'The computer ran out of memory while separating this song. Close other tabs or try a shorter file.';
+  }
+  return `Separation failed: ${text}`;
+}
+
+async function run(job) {
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const state = { cancel, urls: [] };
+  jobs.set(job.id, state);
+  if (cancelledEarly.delete(job.id)) Atomics.store(cancel, 0, 1);
+  const cancelled = () => Atomics.load(cancel, 0) !== 0;
+  try {
+    await tell({ type: 'stage', id: job.id, stage: 'decoding' });
+    const file = await inbox.get(job.key).catch(() => {
+      throw new Error('the song was not found in the inbox (was it removed?)');
+    });
+    const pcm = await decodeToStereo(await file.arrayBuffer());
+    await inbox.remove(job.key); // decoded: the copy is no longer needed
+    if (cancelled()) throw Object.assign(new Error('cancelled'), { cancelled: true });
+
+    const outcome = await separate(job, pcm, state);
+    const files = outcome.stems.map(({ stem, blob }) => {
+      const url = URL.createObjectURL(blob);
+      state.urls.push(url);
+      return { stem, url, bytes: blob.size };
+    });
+    const result = { ...outcome.result, warnings: [...pcm.warnings, ...(outcome.result.warnings || [])] };
+    await tell({ type: 'finished', id: job.id, files, result, timings: outcome.timings });
+  } catch (e) {
+    await inbox.remove(job.key);
+    const wasCancelled = Boolean(e?.cancelled) || cancelled();
+    if (!wasCancelled) console.error(e);
+    // After a failure inside the engine (out of memory, say) its Python or
+    // runtime state is suspect: the next job starts a fresh one (a few seconds).
+    if (!wasCancelled && !(e instanceof DecodeError)) releaseEngine();
+    releaseUrls(job.id);
+    jobs.delete(job.id);
+    await tell({ type: 'failed', id: job.id, cancelled: wasCancelled, error: wasCancelled ? 'Cancelled' : plainError(e) });
+  } finally {
+    armIdleTimer();
+  }
+}
+
+function separate(job, pcm, state) {
+  return new Promise((resolve, reject) => {
+    const w = engineWorker();
+    const parts = new Map(); // stem -> [Uint8Array, ...]
+    const started = performance.now();
+    const done = (fn, value) => {
+      w.removeEventListener('message', onMessage);
+      state.crash = null;
+      fn(value);
+    };
+    state.crash = (message) => done(reject, new Error(message));
+    const onMessage = ({ data: m }) => {
+      if (m.id !== job.id) return;
+      switch (m.type) {
+        case 'engine':
+          tell({ type: 'stage', id: job.id, stage: 'engine', detail: m.what });
+          break;
+        case 'ready':
+          tell({ type: 'stage', id: job.id, stage: 'separating', done: 0, total: 0, backend: m.backend, engine: m.timings });
+          break;
+        case 'progress':
+          tell({ type: 'progress', id: job.id, done: m.done, total: m.total, seconds: m.seconds, backend: m.backend });
+          break;
+        case 'bytes': {
+          if (!parts.has(m.stem)) parts.set(m.stem, []);
+          parts.get(m.stem).push(m.bytes);
+          break;
+        }
+        case 'done': {
+          const stems = m.result.stems.map((stem) => ({ stem, blob: new Blob(parts.get(stem) || [], { type: 'audio/wav' }) }));
+          parts.clear();
+          const broken = stems.find(({ blob }) => blob.size < 44);
+          if (broken) done(reject, new Error(`the ${broken.stem} stem is empty`));
+          else done(resolve, { stems, result: m.result, timings: { ...m.timings, wall: (performance.now() - started) / 1000 } });
+          break;
+        }
+        case 'failed':
+          parts.clear();
+          done(reject, Object.assign(new Error(m.error), { cancelled: m.cancelled }));
+          break;
+      }
+    };
+    w.addEventListener('message', onMessage);
+    const { left, right } = pcm;
+    // Transfer, not copy: the decoded song may be hundreds of megabytes.
+    const transfer = left.buffer === right.buffer ? [left.buffer] : [left.buffer, right.buffer];
+    const message = { type: 'separate', id: job.id, left, right, stems: job.stems, format: job.format, cancel: state.cancel };
+    try {
+      w.postMessage(message, transfer);
+    } catch {
+      w.postMessage(message); // a buffer that cannot be transferred is copied
+    }
+  });
+}
+
+function releaseUrls(id) {
+  const state = jobs.get(id);
+  if (!state) return;
+  for (const url of state.urls) URL.revokeObjectURL(url);
+  state.urls = [];
+}
+
+// ------------------------------------------------------------------ messages
+
+runtime.onMessage((msg) => {
+  if (msg?.to !== 'offscreen') return undefined;
+  switch (msg.type) {
+    case 'ping':
+      return { ok: true, busy: jobs.size > 0, warm: worker !== null };
+    case 'run':
+      queue = queue.then(() => run(msg.job));
+      return { ok: true };
+    case 'cancel': {
+      const state = jobs.get(msg.id);
+      if (state) Atomics.store(state.cancel, 0, 1);
+      else cancelledEarly.add(msg.id);
+      return { ok: true, found: Boolean(state) };
+    }
+    case 'release':
+      releaseUrls(msg.id);
+      jobs.delete(msg.id);
+      return { ok: true };
+    default:
+      return undefined;
+  }
+});

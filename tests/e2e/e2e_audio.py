@@ -1,0 +1,41 @@
+"""Test audio: clips of the shared tracks (mixture = sum of the stems), and checks of the stems we get back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 44100
+SOURCES = ("drums", "bass", "other", "vocals")
+
+
+def load_clip(track: Path, seconds: float, start: float = 0.0) -> dict[str, np.ndarray]:
+    """{stem: float32 [n, 2]} for `seconds` of the track from `start`."""
+    a, n = int(start * RATE), int(seconds * RATE)
+    out = {}
+    for s in SOURCES:
+        data, rate = sf.read(track / f"{s}.flac", dtype="float32", start=a, frames=n, always_2d=True)
+        assert rate == RATE and data.shape[1] == 2, (s, rate, data.shape)
+        out[s] = data
+    return out
+
+
+def mixture(stems: dict[str, np.ndarray]) -> np.ndarray:
+    return sum(stems.values())
+
+
+def write_song(path: Path, audio: np.ndarray, subtype: str = "PCM_16") -> Path:
+    """Write the mixture as WAV or FLAC (by suffix); returns what the decoder will see, as float."""
+    peak = float(np.abs(audio).max())
+    if peak >= 1.0:
+        raise ValueError(f"the clip clips (peak {peak:.3f})")
+    sf.write(path, audio, RATE, subtype=subtype)
+    return path
+
+
+def read_stem(path: Path) -> tuple[np.ndarray, sf._SoundFileInfo]:
+    info = sf.info(path)
+    data, _ = sf.read(path, dtype="float64", always_2d=True)
+    return data, info
