@@ -231,41 +231,27 @@ function engine(id) {
 
 // ------------------------------------------------------------------ the job
 
-// Python hands us numpy data either already converted (a typed array) or as a
-// PyProxy of a buffer; copy it out, since proxies passed to JS are freed when
-// the call returns.
-function asFloat32(x) {
-  if (x instanceof Float32Array) return x;
+// Python hands us numpy data either already converted (a typed array, what
+// pycore.browser's to_js makes) or as a PyProxy of a buffer; copy it out unless
+// it is a fresh array of its own, since proxies passed to JS are freed when the
+// call returns, and only a whole, unshared buffer can be transferred.
+function ownCopy(x, Type, format) {
+  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
+  if (x instanceof Type && whole(x)) return x;
   if (x && typeof x.getBuffer === 'function') {
-    const view = x.getBuffer('f32');
+    const view = x.getBuffer(format);
     try {
       return view.data.slice();
     } finally {
       view.release();
     }
   }
-  if (ArrayBuffer.isView(x)) return new Float32Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
-  throw new TypeError('runModel expects Float32Array inputs');
+  if (ArrayBuffer.isView(x)) return new Type(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+  throw new TypeError(`expected a ${Type.name}`);
 }
 
-function asBytes(x) {
-  if (x instanceof Uint8Array) {
-    // A fresh array of its own (what to_js makes) can be transferred as it is.
-    return x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && !(x.buffer instanceof SharedArrayBuffer)
-      ? x
-      : x.slice();
-  }
-  if (x && typeof x.getBuffer === 'function') {
-    const view = x.getBuffer('u8');
-    try {
-      return view.data.slice();
-    } finally {
-      view.release();
-    }
-  }
-  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
-  throw new TypeError('onStemBytes expects bytes');
-}
+const asFloat32 = (x) => ownCopy(x, Float32Array, 'f32');
+const asBytes = (x) => ownCopy(x, Uint8Array, 'u8');
 
 function toPlain(result) {
   if (result && typeof result.toJs === 'function') {
