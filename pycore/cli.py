@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .native_decode import DecodeError, open_audio
-from .separate import STEM_LAYOUTS, Options, separate, run_sync
+from .separate import PRESETS, STEM_LAYOUTS, Options, separate, run_sync
 from .stem_files import StemFiles
 from .wav import FORMATS, WavError
 
@@ -23,10 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stems", choices=list(STEM_LAYOUTS), default="four",
                    help="four: drums, bass, other, vocals; two: vocals, instrumental (default: four)")
     s.add_argument("--format", choices=list(FORMATS), default="wav16", help="output format (default: wav16)")
-    s.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0 to 0.9 (default: 0.25)")
-    s.add_argument("--shifts", type=int, default=0, help="average N randomly shifted passes: better, N times slower")
+    s.add_argument("--preset", choices=list(PRESETS), default="balanced",
+                   help="fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
+                        "(2 shifts, each also on the channel-swapped mix), about 4x slower (default: balanced)")
+    s.add_argument("--overlap", type=float, help="overlap between segments, 0 to 0.9 (overrides the preset)")
+    s.add_argument("--shifts", type=int, help="average N randomly shifted passes (overrides the preset)")
     s.add_argument("--force", action="store_true", help="overwrite stems that already exist")
-    s.add_argument("--model", type=Path, help="path of htdemucs.onnx (default: fetched and cached on first use)")
+    s.add_argument("--model", type=Path, help="path of an htdemucs ONNX file (default: the prepared model the "
+                                               "extension ships, fetched and prepared on first use)")
     s.add_argument("--threads", type=int, default=None, help="threads for the model (default: all cores)")
     return p
 
@@ -42,10 +46,11 @@ def _model_path(given: Path | None) -> Path:
         return given
     if os.environ.get("DEMIXER_MODEL"):
         return Path(os.environ["DEMIXER_MODEL"])
-    from models.fetch import REPO_CACHE, fetch_model
+    from models.fetch import REPO_CACHE
+    from models.prepare import prepared_model
 
     cache = REPO_CACHE if REPO_CACHE.parent.joinpath("pyproject.toml").exists() else Path.home() / ".cache" / "demixer"
-    return fetch_model(cache)
+    return prepared_model(cache)
 
 
 def _separate_one(path: Path, args, options: Options, runner) -> None:
@@ -74,7 +79,8 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        options = Options(stems=args.stems, overlap=args.overlap, shifts=args.shifts)
+        given = {k: v for k, v in (("overlap", args.overlap), ("shifts", args.shifts)) if v is not None}
+        options = Options.preset(args.preset, stems=args.stems, **given)
     except ValueError as e:
         _error("options", str(e))
         return 2

@@ -8,9 +8,13 @@ What Demucs does (demucs/apply.py, demucs/separate.py), and so what we do:
   3. run the model, invert its frequency branch and add its time branch;
   4. blend overlapping segments with triangular weights;
   5. with shifts, repeat 2-4 on the mix delayed by a random 0-0.5 s and average;
+     with augmentations (ours, not Demucs's), also repeat them on the
+     sign-inverted or channel-swapped mix, undo that on the outputs, and average;
   6. undo the standardisation.
 Segments are processed in time order, so every sample before the next segment's
 start is final and can be written out: memory holds about one segment per pass.
+The model's inputs for the next segment are computed, and the outputs of the last
+one inverted, while the model runs, when the runner runs it elsewhere (a worker).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Options:
     overlap: float = 0.25
     shifts: int = 0
     seed: int = 0  # shifts are random in Demucs; a seed makes a run repeatable
+    augment: tuple[str, ...] = ()  # extra passes on a transformed mix: 'negate', 'swap'
 
     def __post_init__(self):
         if self.stems not in STEM_LAYOUTS:
@@ -64,6 +69,36 @@ class Options:
             raise ValueError(f"overlap must be at least 0 and below 1, not {self.overlap}")
         if self.shifts < 0:
             raise ValueError(f"shifts must be 0 or more, not {self.shifts}")
+        unknown = set(self.augment) - set(AUGMENTATIONS)
+        if unknown:
+            raise ValueError(f"augmentations are {', '.join(AUGMENTATIONS)}, not {', '.join(sorted(unknown))}")
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "Options":
+        """The named quality preset (see PRESETS), with `changes` (stems, seed...) applied."""
+        if name not in PRESETS:
+            raise ValueError(f"the presets are {', '.join(PRESETS)}, not {name!r}")
+        return cls(**{**PRESETS[name], **changes})
+
+
+# The model itself is the same in all three; they differ in how often each sample is
+# seen by it. Time and SDR of each are measured by bench/quality.py and bench/speed.py.
+PRESETS: dict[str, dict] = {
+    "fast": {"overlap": 0.1},  # 1.11 model runs per segment length instead of 1.33
+    "balanced": {"overlap": 0.25},  # Demucs's defaults
+    "best": {"overlap": 0.25, "shifts": 2, "augment": ("swap",)},
+}
+
+
+def _swap(x: np.ndarray) -> np.ndarray:
+    return x[..., ::-1, :]  # [..., channels, time]: left <-> right
+
+
+# Each is its own inverse: applied to the mix before the model and to its outputs after.
+AUGMENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "negate": np.negative,  # the model is not exactly odd: -f(-x) is a second opinion
+    "swap": _swap,
+}
 
 
 @dataclass
@@ -116,7 +151,8 @@ class _Pass:
     forward as segments complete, and hands out the samples that are final.
     """
 
-    def __init__(self, start: int, length: int, stride: int, weight: np.ndarray):
+    def __init__(self, start: int, length: int, stride: int, weight: np.ndarray, augment: str = ""):
+        self.augment = AUGMENTATIONS[augment] if augment else None
         self.offsets = list(range(start, length, stride))
         self.length = length
         self.weight = weight
@@ -201,23 +237,32 @@ async def separate(
         std = 1.0  # silence: nothing to scale, and dividing by 0 would give NaN
         warnings.append("the input is silent; the stems are silent too")
     stride = int((1 - options.overlap) * SEGMENT)
-    passes = [_Pass(s, length, stride, _triangle()) for s in pass_starts(options)]
+    passes = [_Pass(s, length, stride, _triangle(), a) for s in pass_starts(options) for a in ("", *options.augment)]
     # All passes advance together, segment by segment in time order, to keep memory flat.
     order = sorted((offset, p, i) for p, ps in enumerate(passes) for i, offset in enumerate(ps.offsets))
     total, emitted = len(order), 0
+
+    def inputs(k: int):
+        offset, p, _ = order[k]
+        window = _read_window(source, passes[p].window(offset)[0], mean, std)
+        return model_inputs(passes[p].augment(window) if passes[p].augment else window)
+
     sink.begin(stems, length)
     if on_progress is not None:
         on_progress(0, total)  # the count is known before the first (slow) segment
+    pending = None
     try:
+        # A pipeline one segment deep: segment k+1's inputs are made, then it is started, and
+        # only then are segment k's outputs inverted and blended. A runner that works
+        # elsewhere (onnxruntime-web in its own worker) is never left waiting on Python.
+        pending = _start(runner, *inputs(0), is_cancelled)
         for done, (offset, p, i) in enumerate(order, 1):
-            if is_cancelled is not None and is_cancelled():
-                raise Cancelled("cancelled")
-            window_start, _ = passes[p].window(offset)
-            wave, spec = model_inputs(_read_window(source, window_start, mean, std))
-            result = runner.run(wave, spec)
-            if inspect.isawaitable(result):
-                result = await result
-            passes[p].add(i, offset, sources_from_outputs(*result))
+            following = inputs(done) if done < total else None
+            result = await pending if inspect.isawaitable(pending) else pending
+            if following is not None:
+                pending = _start(runner, *following, is_cancelled)
+            out = sources_from_outputs(*result)
+            passes[p].add(i, offset, passes[p].augment(out) if passes[p].augment else out)
             ready = min(ps.ready_until for ps in passes)
             if ready > emitted:
                 block = sum(ps.take(ready - emitted) for ps in passes) / len(passes)
@@ -228,9 +273,18 @@ async def separate(
         assert emitted == length, (emitted, length)
         sink.finish()
     except BaseException:
+        if inspect.iscoroutine(pending):
+            pending.close()  # a coroutine never awaited would warn
         sink.abort()
         raise
     return Report(stems, length, total, warnings)
+
+
+def _start(runner: Runner, wave: np.ndarray, spec: np.ndarray, is_cancelled):
+    """Start the model on one segment: its result, or an awaitable of it. Checks for cancel first."""
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled("cancelled")
+    return runner.run(wave, spec)
 
 
 def run_sync(coroutine):

@@ -41,7 +41,7 @@ class Collect:
         return np.concatenate(self.blocks, axis=-1)
 
 
-def reference_apply_model(mix, overlap, starts):
+def reference_apply_model(mix, overlap, starts, augment=()):
     """Demucs's apply_model + separate.py standardisation, on whole arrays, written plainly."""
     ref = mix.astype(np.float64).mean(axis=0)
     mean, std = ref.mean(), ref.std(ddof=1)
@@ -50,8 +50,8 @@ def reference_apply_model(mix, overlap, starts):
     weight = np.concatenate([np.arange(1, SEGMENT // 2 + 1), np.arange(SEGMENT - SEGMENT // 2, 0, -1)])
     weight = weight / weight.max()
     stride = int((1 - overlap) * SEGMENT)
-    total = 0
-    for p in starts:  # the shifted view covers mix positions [p, n)
+    total, undo = 0, {"": lambda a: a, "negate": lambda a: -a, "swap": lambda a: a[..., ::-1, :]}
+    for p, aug in [(p, a) for p in starts for a in ("", *augment)]:  # the view covers mix positions [p, n)
         view = n - p
         out, wsum = np.zeros((4, 2, view)), np.zeros(view)
         for off in range(0, view, stride):
@@ -61,11 +61,11 @@ def reference_apply_model(mix, overlap, starts):
             window = np.zeros((2, SEGMENT), np.float32)
             lo, hi = max(begin, 0), min(begin + SEGMENT, n)
             window[:, lo - begin : hi - begin] = x[:, lo:hi]
-            res = fake_sources(window)[..., delta // 2 : delta // 2 + chunk]
+            res = undo[aug](fake_sources(undo[aug](window)))[..., delta // 2 : delta // 2 + chunk]
             out[..., off : off + chunk] += weight[:chunk] * res
             wsum[off : off + chunk] += weight[:chunk]
         total = total + (out / wsum)[..., -p:] if p else total + out / wsum
-    return total / len(starts) * std + mean
+    return total / (len(starts) * (1 + len(augment))) * std + mean
 
 
 def _separate(mix, **options):
@@ -91,6 +91,51 @@ def test_shifts_and_overlap_match_whole_array_apply_model():
         opts = Options(**options)
         expected = reference_apply_model(mix, opts.overlap, pass_starts(opts))
         assert np.abs(sink.audio - expected).max() < 1e-4, options
+
+
+def test_augmented_passes_are_undone_and_averaged():
+    mix = music_like(400_000, seed=4)
+    mix[1] *= 0.5  # unequal channels, so a swap that is not undone would show
+    for options in (dict(augment=("negate",)), dict(augment=("swap",), shifts=2, seed=1)):
+        sink, report = _separate(mix, **options)
+        opts = Options(**options)
+        expected = reference_apply_model(mix, opts.overlap, pass_starts(opts), opts.augment)
+        assert np.abs(sink.audio - expected).max() < 1e-4, options
+        assert report.segments == 2 * max(1, opts.shifts) * len(range(0, 400_000, int(0.75 * SEGMENT)))
+
+
+def test_presets_are_named_options_and_unknown_ones_are_refused():
+    assert Options.preset("balanced") == Options()
+    fast, best = Options.preset("fast", stems="two"), Options.preset("best")
+    assert fast.stems == "two" and fast.overlap < Options().overlap
+    assert best.shifts >= 2 and best.augment
+    with raises(ValueError, match="presets are fast, balanced, best"):
+        Options.preset("ultra")
+    with raises(ValueError, match="augmentations are negate, swap"):
+        Options(augment=("flip",))
+
+
+def test_next_segment_starts_before_the_last_one_is_blended():
+    events = []
+
+    class Deferred:  # an awaitable that is already resolved: what a promise from a worker is
+        def __init__(self, k, result):
+            self.k, self.result = k, result
+
+        def __await__(self):
+            events.append(f"await {self.k}")
+            return self.result
+            yield  # makes this a generator that never suspends
+
+    class StartsElsewhere(TimeBranchModel):
+        def run(self, wave, spec):
+            events.append(f"start {self.calls}")
+            return Deferred(self.calls, super().run(wave, spec))
+
+    run_sync(separate(ArraySource(music_like(600_000)), StartsElsewhere(), Collect(),
+                      on_progress=lambda done, total: events.append(f"blended {done}")))
+    assert events == ["blended 0", "start 0", "await 0", "start 1", "blended 1",
+                      "await 1", "start 2", "blended 2", "await 2", "blended 3"]
 
 
 def test_two_stem_layout_is_vocals_and_the_rest():
