@@ -2,12 +2,13 @@
 //
 // It hosts Pyodide + numpy + pycore (the Python core that cuts the song into
 // segments, computes spectrograms, blends the model's outputs and writes WAV
-// bytes) and the onnxruntime-web session that runs htdemucs on each segment.
+// bytes) and starts model_worker.js, the onnxruntime-web session that runs
+// htdemucs on each segment.
 // It stays warm between jobs; the offscreen document terminates it when idle.
 //
 // Messages in (from offscreen.js):
 //   {type: 'warmup'}                                    load everything now
-//   {type: 'separate', id, left, right, stems, format, overlap, shifts, cancel}
+//   {type: 'separate', id, left, right, stems, format, preset, cancel}
 //       left/right: Float32Array at 44.1 kHz (transferred); cancel: Int32Array
 //       on a SharedArrayBuffer, set to 1 by the offscreen document to cancel.
 // Messages out:
@@ -111,105 +112,61 @@ del _DEMIXER_BASE
 
 // ---------------------------------------------------------------- model side
 
-async function webgpuAdapter() {
-  if (!('gpu' in navigator) || !navigator.gpu) return null;
-  try {
-    const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-    // A software adapter (SwiftShader) would be far slower than WASM on the CPU.
-    if (!adapter || adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return null;
-    return adapter;
-  } catch {
-    return null;
-  }
-}
-
-function threads() {
-  // Threads need SharedArrayBuffer, which needs cross-origin isolation (the
-  // manifest's COOP/COEP keys give the extension's pages that).
-  return self.crossOriginIsolated ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
-}
-
-async function importOrt(bundle) {
-  const ort = await import(`./vendor/ort/${bundle}`);
-  ort.env.wasm.wasmPaths = new URL('vendor/ort/', BASE).href;
-  ort.env.wasm.numThreads = threads();
-  ort.env.wasm.proxy = false; // we are already off the main thread
-  ort.env.logLevel = 'warning';
-  return ort;
-}
-
-class Model {
-  constructor(ort, session, backend) {
-    this.ort = ort;
-    this.session = session;
-    this.backend = backend;
-    this.checked = backend === 'wasm';
-  }
-
-  async run(wave, spec) {
-    const { ort } = this;
-    const feeds = {
-      [INPUT_WAVE]: new ort.Tensor('float32', wave, WAVE_DIMS),
-      [INPUT_SPEC]: new ort.Tensor('float32', spec, SPEC_DIMS),
+// The model runs in model_worker.js, so Python never waits for it nor it for Python.
+class ModelRunner {
+  constructor() {
+    this.worker = new Worker(new URL('model_worker.js', import.meta.url), { type: 'module' });
+    this.seq = 0;
+    this.waiting = new Map(); // seq -> {resolve, reject}
+    this.backend = 'loading';
+    this.worker.onmessage = ({ data: m }) => {
+      const w = this.waiting.get(m.seq);
+      if (!w) return;
+      this.waiting.delete(m.seq);
+      if (m.type === 'error') w.reject(new Error(m.message));
+      else w.resolve(m);
     };
-    const out = await this.session.run(feeds);
-    const freq = out[OUTPUT_FREQ];
-    const time = out[OUTPUT_TIME];
-    const result = [freq.data, time.data];
-    for (const name of Object.keys(out)) if (name !== OUTPUT_FREQ && name !== OUTPUT_TIME) out[name].dispose?.();
-    return result;
+    this.worker.onerror = (e) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`the model worker failed: ${e.message ?? e}`));
+      this.waiting.clear();
+    };
   }
 
-  async release() {
-    try {
-      await this.session.release();
-    } catch {
-      /* already gone */
-    }
+  request(msg, transfer = []) {
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      this.worker.postMessage({ ...msg, seq }, transfer);
+    });
   }
-}
 
-async function createSession(ort, providers) {
-  return ort.InferenceSession.create(MODEL_URL, {
-    executionProviders: providers,
-    graphOptimizationLevel: 'all',
-  });
+  async load() {
+    // All cores to the one session: two single-thread sessions on neighbouring
+    // segments were measured no faster here and take twice the memory (README).
+    const threads = Math.max(1, navigator.hardwareConcurrency || 1);
+    const loaded = await this.request({ type: 'load', threads, gpu: true });
+    this.backend = loaded.backend;
+    return loaded;
+  }
+
+  // Resolves to [freq, time] (Float32Arrays); wave and spec are transferred away.
+  async run(wave, spec) {
+    const m = await this.request({ type: 'run', wave, spec }, [wave.buffer, spec.buffer]);
+    this.backend = m.backend; // a GPU that failed its check has become WASM
+    return { out: [m.freq, m.time], seconds: m.seconds };
+  }
+
+  release() {
+    this.worker.terminate();
+  }
 }
 
 async function loadModel(report) {
   const t = performance.now();
   report('the model');
-  const adapter = await webgpuAdapter();
-  if (adapter) {
-    try {
-      const ort = await importOrt('ort.webgpu.min.mjs');
-      const session = await createSession(ort, ['webgpu', 'wasm']);
-      return { model: new Model(ort, session, 'webgpu'), seconds: seconds(t) };
-    } catch (e) {
-      console.warn('WebGPU session failed, falling back to WASM:', e);
-    }
-  }
-  const ort = await importOrt('ort.wasm.min.mjs');
-  const session = await createSession(ort, ['wasm']);
-  return { model: new Model(ort, session, 'wasm'), seconds: seconds(t) };
-}
-
-// A WebGPU session that fails on its first run falls back to WASM by itself.
-async function runChecked(engine, wave, spec) {
-  const { model } = engine;
-  if (model.checked) return model.run(wave, spec);
-  try {
-    const out = await model.run(wave, spec);
-    if (!out[0].every?.(Number.isFinite)) throw new Error('non-finite output');
-    model.checked = true;
-    return out;
-  } catch (e) {
-    console.warn(`the ${model.backend} backend failed on its first run, switching to WASM:`, e);
-    await model.release();
-    const ort = await importOrt('ort.wasm.min.mjs');
-    engine.model = new Model(ort, await createSession(ort, ['wasm']), 'wasm');
-    return engine.model.run(wave, spec);
-  }
+  const model = new ModelRunner();
+  await model.load();
+  return { model, seconds: seconds(t) };
 }
 
 function engine(id) {
@@ -283,14 +240,14 @@ async function separate(msg) {
     right: msg.right,
     stems: msg.stems,
     format: msg.format,
-    overlap: msg.overlap ?? 0.25,
-    shifts: msg.shifts ?? 0,
-    runModel: async (wave, spec) => {
-      const t1 = performance.now();
-      const out = await runChecked(eng, asFloat32(wave), asFloat32(spec));
-      modelSeconds += (performance.now() - t1) / 1000;
-      return out;
-    },
+    preset: msg.preset ?? 'balanced',
+    // Returns at once with the model's promise: pycore makes the next segment's
+    // inputs and blends the last one's outputs while the model works.
+    runModel: (wave, spec) =>
+      eng.model.run(asFloat32(wave), asFloat32(spec)).then(({ out, seconds: s }) => {
+        modelSeconds += s;
+        return out;
+      }),
     onStemBytes: (stem, bytes) => {
       const copy = asBytes(bytes);
       post({ type: 'bytes', id, stem: String(stem), bytes: copy }, [copy.buffer]);

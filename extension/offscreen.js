@@ -6,7 +6,7 @@
 //   document may create blob: URLs).
 //
 // Messages in (from the service worker, `to: 'offscreen'`):
-//   {type: 'run', job: {id, key, name, stems, format}}
+//   {type: 'run', job: {id, key, name, stems, format, preset}}
 //   {type: 'cancel', id}      {type: 'release', id}      {type: 'ping'}
 // Messages out (`to: 'sw'`):
 //   {type: 'stage', id, stage: 'decoding'|'engine'|'separating', detail, done, total, seconds}
@@ -158,7 +158,7 @@ function separate(job, pcm, state) {
     const { left, right } = pcm;
     // Transfer, not copy: the decoded song may be hundreds of megabytes.
     const transfer = left.buffer === right.buffer ? [left.buffer] : [left.buffer, right.buffer];
-    const message = { type: 'separate', id: job.id, left, right, stems: job.stems, format: job.format, cancel: state.cancel };
+    const message = { type: 'separate', id: job.id, left, right, stems: job.stems, format: job.format, preset: job.preset, cancel: state.cancel };
     try {
       w.postMessage(message, transfer);
     } catch {

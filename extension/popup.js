@@ -78,6 +78,7 @@ async function start() {
   notice('');
   const stems = document.querySelector('input[name=stems]:checked').value;
   const format = $('format').value;
+  const preset = $('preset').value;
   const entries = [];
   try {
     for (const f of files) {
@@ -91,7 +92,7 @@ async function start() {
     $('start').disabled = false;
     return;
   }
-  send({ type: 'enqueue', files: entries, stems, format });
+  send({ type: 'enqueue', files: entries, stems, format, preset });
   chosen = [];
   $('files').value = '';
   $('start').textContent = 'Start';
@@ -151,7 +152,7 @@ function jobView(job) {
   const name = document.createElement('div');
   name.className = 'name';
   name.textContent = job.name;
-  name.title = `${job.name} - ${job.stems === 'two' ? 'vocals + instrumental' : 'four stems'}, ${job.format}`;
+  name.title = `${job.name} - ${job.stems === 'two' ? 'vocals + instrumental' : 'four stems'}, ${job.format}, ${job.preset ?? 'balanced'}`;
 
   const line = document.createElement('div');
   line.className = 'line';

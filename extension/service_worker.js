@@ -18,6 +18,7 @@ const KEEP_FINISHED = 30;
 const ACTIVE = new Set(['queued', 'running', 'cancelling', 'saving']);
 const STEMS = new Set(['four', 'two']);
 const FORMATS = new Set(['wav16', 'wav24', 'float32']);
+const PRESETS = new Set(['fast', 'balanced', 'best']); // pycore/separate.py PRESETS
 
 // ------------------------------------------------------------------ state
 
@@ -86,11 +87,11 @@ function pump(jobs) {
   const job = jobs.find((j) => j.status === 'queued');
   if (!job) return;
   Object.assign(job, { status: 'running', stage: 'starting', detail: '', started: Date.now(), done: 0, total: 0 });
-  const { id, key, name, stems, format } = job;
+  const { id, key, name, stems, format, preset } = job;
   (async () => {
     try {
       await ensureEngine();
-      await tellEngine({ type: 'run', job: { id, key, name, stems, format } });
+      await tellEngine({ type: 'run', job: { id, key, name, stems, format, preset } });
     } catch (e) {
       console.error(e);
       await fail(id, `The engine could not start: ${e?.message ?? e}`);
@@ -110,9 +111,10 @@ async function fail(id, error) {
 
 // ------------------------------------------------------------------ from the popup
 
-async function enqueue({ files, stems, format }) {
+async function enqueue({ files, stems, format, preset = 'balanced' }) {
   if (!STEMS.has(stems)) throw new Error(`unknown stems choice ${stems}`);
   if (!FORMATS.has(format)) throw new Error(`unknown format ${format}`);
+  if (!PRESETS.has(preset)) throw new Error(`unknown quality preset ${preset}`);
   await update((jobs) => {
     for (const f of files) {
       jobs.push({
@@ -122,6 +124,7 @@ async function enqueue({ files, stems, format }) {
         size: f.size,
         stems,
         format,
+        preset,
         status: 'queued',
         stage: 'waiting',
         created: Date.now(),

@@ -5,8 +5,9 @@
 opts is a JS object:
   left, right     Float32Array, 44,100 Hz, equal length (mono: the same array twice)
   stems           'four' | 'two'            format   'wav16' | 'wav24' | 'float32'
-  overlap, shifts numbers
-  runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout
+  preset          'fast' | 'balanced' | 'best'   (pycore.separate.PRESETS)
+  runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
+                  start the model before returning, so Python works on while it runs
   onStemBytes(stem, Uint8Array)   per stem: the WAV header first, then PCM in order
   onProgress(done, total)         model segments
   isCancelled() -> bool           when true, separate_pcm raises Cancelled
@@ -36,11 +37,17 @@ def _typed(x: np.ndarray):
 
 
 class _JsRunner:
+    """The model in its own worker: `run` starts it at once and returns an awaitable of its outputs."""
+
     def __init__(self, run_model):
         self._run_model = run_model
 
-    async def run(self, wave: np.ndarray, spec: np.ndarray):
-        result = await self._run_model(_typed(wave), _typed(spec))
+    def run(self, wave: np.ndarray, spec: np.ndarray):
+        return self._outputs(self._run_model(_typed(wave), _typed(spec)))  # a JS promise: already running
+
+    @staticmethod
+    async def _outputs(promise):
+        result = await promise
         return _array(result[0]), _array(result[1])
 
 
@@ -59,7 +66,7 @@ class _JsStream:
 
 async def separate_pcm(opts):
     mix = np.stack([_array(opts.left), _array(opts.right)])
-    options = Options(stems=str(opts.stems), overlap=float(opts.overlap), shifts=int(opts.shifts))
+    options = Options.preset(str(opts.preset), stems=str(opts.stems))
     sink = WavStems(str(opts.format), lambda stem: _JsStream(stem, opts.onStemBytes))
     report = await separate(
         ArraySource(mix),

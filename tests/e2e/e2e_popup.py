@@ -74,10 +74,11 @@ class ExtensionBrowser:
 # ---------------------------------------------------------------- driving the popup
 
 
-def start_job(page, files, stems: str = "four", fmt: str = "wav16") -> None:
+def start_job(page, files, stems: str = "four", fmt: str = "wav16", preset: str = "balanced") -> None:
     page.set_input_files("#files", [str(f) for f in files])
     page.check(f"input[name=stems][value={stems}]")
     page.select_option("#format", fmt)
+    page.select_option("#preset", preset)
     page.click("#start")
 
 
