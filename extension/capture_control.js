@@ -20,7 +20,10 @@ const SILENT_PEAK = 0.001;
 const MIN_SECONDS = 1;
 const IDLE = { status: 'idle', message: '' };
 
-const minutes = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+function duration(seconds) {
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
 
 // "<tab title> - 2026-11-24 20h31m05": the folder name the stems go to. No dot
 // at the end, since a file job's name loses its extension there.
@@ -99,7 +102,7 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
         return {
           state: {
             ...IDLE,
-            message: `${where} played no sound during the ${minutes(result.seconds || 0)} captured, so there is nothing to separate. Start the music in the tab, then capture it.`,
+            message: `${where} played no sound during the ${duration(result.captured || 0)} captured, so there is nothing to separate. Start the music in the tab, then capture it.`,
           },
         };
       }
@@ -119,7 +122,7 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
             started: state.started,
             stems: state.stems,
             format: state.format,
-            message: `${where} ${why} during the capture. ${minutes(result.seconds)} were recorded.`,
+            message: `${where} ${why} during the capture; ${duration(result.seconds)} of sound were recorded.`,
           },
         };
       }

@@ -48,7 +48,8 @@ export async function startRecording(streamId, { maxSeconds, onLevel, onEnd }) {
   const rec = {
     rate: context.sampleRate,
     chunks: [], // [{left, right}]
-    frames: 0,
+    frames: 0, // recorded
+    seen: 0, // recorded, plus the digital silence before the tab's first sound
     peak: 0,
     levelPeak: 0,
     lastLevel: 0,
@@ -79,7 +80,16 @@ export async function startRecording(streamId, { maxSeconds, onLevel, onEnd }) {
       const blob = wavFloat32(rec.chunks, rec.frames, rec.rate);
       rec.chunks = [];
       const key = rec.frames > 0 ? await inbox.put(blob) : null;
-      const result = { reason, key, frames: rec.frames, rate: rec.rate, seconds: rec.frames / rec.rate, peak: rec.peak, bytes: blob.size };
+      const result = {
+        reason,
+        key,
+        frames: rec.frames,
+        rate: rec.rate,
+        seconds: rec.frames / rec.rate,
+        captured: rec.seen / rec.rate,
+        peak: rec.peak,
+        bytes: blob.size,
+      };
       onEnd(result);
       return result;
     } catch (e) {
@@ -92,6 +102,15 @@ export async function startRecording(streamId, { maxSeconds, onLevel, onEnd }) {
   tap.port.onmessage = ({ data }) => {
     if (!data.left) return;
     let { left, right } = data;
+    rec.seen += left.length;
+    if (rec.frames === 0) {
+      // Until the tab's sound arrives the stream carries exact zeros (the
+      // capture starting up, or the music not started yet): not worth keeping.
+      let first = 0;
+      while (first < left.length && left[first] === 0 && right[first] === 0) first++;
+      left = left.subarray(first);
+      right = right.subarray(first);
+    }
     if (rec.frames + left.length > rec.limit) {
       const keep = Math.max(0, rec.limit - rec.frames);
       left = left.subarray(0, keep);
@@ -105,7 +124,7 @@ export async function startRecording(streamId, { maxSeconds, onLevel, onEnd }) {
     }
     const now = performance.now();
     if (now - rec.lastLevel >= LEVEL_EVERY_MS) {
-      onLevel({ level: rec.levelPeak, seconds: rec.frames / rec.rate });
+      onLevel({ level: rec.levelPeak, seconds: rec.seen / rec.rate });
       rec.levelPeak = 0;
       rec.lastLevel = now;
     }
