@@ -197,3 +197,25 @@ def test_a_tab_closed_during_capture_keeps_the_recording(capture_browser, music,
     vocals = read_stem(paths[0])[0]
     assert 4.0 < len(vocals) / RATE < 10.0, len(vocals) / RATE
     assert np.abs(vocals).max() > 0.01
+
+
+def test_a_tab_that_navigates_away_offers_its_recording(capture_browser, music, lithium):
+    browser = capture_browser
+    url = music.add("leaving", "Leaving page", mixture(load_clip(lithium, seconds=12, start=SONG_START)))
+    elsewhere = music.add("elsewhere", "Another page")
+    tab = open_playing(browser, url)
+    popup = ActionPopup(browser, tab)
+    start_capture(popup)
+    jobs = browser.open_popup()
+    wait_until(lambda: jobs.locator("#recording").is_visible(), 30, "the popup page to show the recording")
+    time.sleep(3)
+    tab.goto(elsewhere)
+    kept = wait_until(lambda: jobs.locator("#kept").is_visible() and jobs.inner_text("#kept-text"), 30, "the offer to separate")
+    print("\nkept:", kept)
+    assert "went to another page during the capture" in kept, kept
+    assert len(inbox_files(jobs)) == 1
+    jobs.click("#kept-discard")
+    wait_until(lambda: not jobs.locator("#kept").is_visible(), 15, "the recording to be discarded")
+    assert inbox_files(jobs) == {}, "the discarded recording is still in the inbox"
+    assert job_rows(jobs) == []
+    assert jobs.locator("#capture").is_visible()  # ready for the next capture
