@@ -18,6 +18,7 @@
 import { runtime } from './platform.js';
 import * as inbox from './inbox.js';
 import { decodeToStereo, DecodeError } from './audio_decode.js';
+import { startRecording, stopRecording, isRecording } from './tab_recorder.js';
 
 const IDLE_MS = 5 * 60 * 1000;
 
@@ -194,6 +195,20 @@ runtime.onMessage((msg) => {
       releaseUrls(msg.id);
       jobs.delete(msg.id);
       return { ok: true };
+    // Tab capture (tab_recorder.js): the recording reports its level as
+    // 'capture-level' and its end, whatever caused it, as 'capture-saved'.
+    case 'capture-start':
+      return startRecording(msg.streamId, {
+        maxSeconds: msg.maxSeconds,
+        onLevel: (level) => tell({ type: 'capture-level', ...level }),
+        onEnd: (result) => tell({ type: 'capture-saved', ...result }),
+      }).then(
+        (info) => ({ ok: true, ...info }),
+        (e) => ({ error: String(e?.message ?? e) }),
+      );
+    case 'capture-stop':
+      stopRecording(msg.reason);
+      return { ok: true, recording: isRecording() };
     default:
       return undefined;
   }

@@ -71,9 +71,43 @@ export const enginePage = {
       url: path,
       // WORKERS: the engine runs in a worker started there. BLOBS: the finished
       // stems become blob: URLs there, for chrome.downloads in the service worker.
-      reasons: ['WORKERS', 'BLOBS'],
+      // USER_MEDIA: a tab capture records there (one document, all its reasons).
+      reasons: ['WORKERS', 'BLOBS', 'USER_MEDIA'],
       justification:
-        'Runs the stem separation engine (Pyodide and onnxruntime-web in a worker) and creates blob URLs of the finished stems for download.',
+        'Runs the stem separation engine (Pyodide and onnxruntime-web in a worker), records the audio of a captured tab, and creates blob URLs of the finished stems for download.',
     }),
   close: () => ext().offscreen.closeDocument(),
+};
+
+// ------------------------------------------------------------------ tab capture (Chromium only)
+
+export const tabs = {
+  // The tab the popup acts on: the active tab of its window; when the popup was
+  // opened as a tab of its own, the tab it was opened from. The title is there
+  // when the user invoked the extension on that tab (activeTab), else undefined.
+  async target() {
+    const self = await ext().tabs.getCurrent(); // undefined in the toolbar popup
+    if (self) {
+      if (self.openerTabId === undefined) return null;
+      return ext().tabs.get(self.openerTabId);
+    }
+    const [tab] = await ext().tabs.query({ active: true, currentWindow: true });
+    return tab ?? null;
+  },
+  onRemoved: (handler) => ext().tabs.onRemoved.addListener(handler),
+  onUpdated: (handler) => ext().tabs.onUpdated.addListener(handler),
+};
+
+export const tabCapture = {
+  available: () => Boolean(ext().tabCapture?.getMediaStreamId),
+  // An id for getUserMedia in the offscreen document (Chrome 116+: an id made
+  // without consumerTabId works in any of the extension's pages).
+  streamId: (tabId) => ext().tabCapture.getMediaStreamId({ targetTabId: tabId }),
+};
+
+export const badge = {
+  async set(text, color) {
+    await ext().action.setBadgeText({ text });
+    if (color) await ext().action.setBadgeBackgroundColor({ color });
+  },
 };

@@ -5,6 +5,7 @@
 
 import { runtime } from './platform.js';
 import * as inbox from './inbox.js';
+import { initCapture, onCaptureMessage, captureNotice } from './popup_capture.js';
 
 const $ = (id) => document.getElementById(id);
 let chosen = []; // File objects not yet started
@@ -20,7 +21,10 @@ function connect() {
       jobs = msg.jobs;
       render();
     } else if (msg.type === 'error') {
-      notice(msg.error);
+      if (msg.about?.startsWith('capture')) captureNotice(msg.error);
+      else notice(msg.error);
+    } else {
+      onCaptureMessage(msg);
     }
   });
   port.onDisconnect.addListener(() => {
@@ -256,6 +260,10 @@ window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
 
 connect();
+initCapture({
+  send,
+  choice: () => ({ stems: document.querySelector('input[name=stems]:checked').value, format: $('format').value }),
+});
 // The ETA counts down between reports; a message now and then also keeps the
 // service worker awake while the popup is open.
 setInterval(() => {

@@ -11,6 +11,7 @@
 
 import { runtime, storage, downloads, enginePage } from './platform.js';
 import * as inbox from './inbox.js';
+import { captureControl } from './capture_control.js';
 
 const OFFSCREEN = 'offscreen.html';
 const ROOT_FOLDER = 'Demixer';
@@ -192,16 +193,17 @@ runtime.onConnect((port) => {
       else if (msg.type === 'show') await show(msg.id);
       else if (msg.type === 'clear') await clearFinished();
       else if (msg.type === 'state') await update(() => {});
+      else await capture.onPopupMessage(msg);
     } catch (e) {
       console.error(e);
       try {
-        port.postMessage({ type: 'error', error: String(e?.message ?? e) });
+        port.postMessage({ type: 'error', error: String(e?.message ?? e), about: msg.type });
       } catch {
         /* popup closed */
       }
     }
   });
-  update(() => {}).then(checkEngineAlive);
+  update(() => {}).then(checkEngineAlive).then(capture.check);
 });
 
 // ------------------------------------------------------------------ from the engine
@@ -215,6 +217,7 @@ function eta(job, stats) {
 }
 
 async function onEngineMessage(msg) {
+  if (await capture.onEngineMessage(msg)) return;
   switch (msg.type) {
     case 'stage':
       await update((jobs, stats) => {
@@ -269,7 +272,8 @@ async function onEngineMessage(msg) {
       break;
     case 'idle': {
       const jobs = await storage.get('jobs', []);
-      if (!jobs.some((j) => ACTIVE.has(j.status)) && (await enginePage.isOpen(OFFSCREEN))) await enginePage.close();
+      const busy = jobs.some((j) => ACTIVE.has(j.status)) || (await capture.recording());
+      if (!busy && (await enginePage.isOpen(OFFSCREEN))) await enginePage.close();
       break;
     }
   }
@@ -418,3 +422,25 @@ async function abandonInterrupted() {
 }
 runtime.onStartup(abandonInterrupted);
 runtime.onInstalled(abandonInterrupted);
+
+// ------------------------------------------------------------------ tab capture
+
+// capture_control.js records a tab in the offscreen document and hands the
+// recording to enqueue() as a job like any file.
+const capture = captureControl({
+  ensureEngine,
+  tellEngine,
+  enqueue,
+  isEngineOpen: () => enginePage.isOpen(OFFSCREEN),
+  post(message) {
+    for (const port of ports) {
+      try {
+        port.postMessage(message);
+      } catch {
+        ports.delete(port);
+      }
+    }
+  },
+});
+runtime.onStartup(capture.reset);
+runtime.onInstalled(capture.reset);

@@ -20,7 +20,7 @@ class ExtensionBrowser:
     """Chromium with the extension loaded, downloads going to `self.downloads`,
     and every network request recorded by `self.network`."""
 
-    def __init__(self, playwright, bundle: Path, root: Path):
+    def __init__(self, playwright, bundle: Path, root: Path, extra_args: tuple = (), ignore_default_args: tuple = ()):
         if not Path(CHROMIUM).exists():
             pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
         self.root = root
@@ -47,7 +47,9 @@ class ExtensionBrowser:
                 "--disable-quic",
                 "--remote-debugging-port=0",  # the network recorder's own connection
                 f"--log-net-log={self.netlog}",
+                *extra_args,
             ],
+            ignore_default_args=list(ignore_default_args) or None,
             accept_downloads=True,
             downloads_path=str(self.downloads),
         )
