@@ -5,8 +5,8 @@
 //
 // State (chrome.storage.local 'capture'), what the popup shows:
 //   {status: 'idle', message}                       nothing running; maybe a word on the last capture
-//   {status: 'recording', tabId, title, started, stems, format}
-//   {status: 'kept', key, seconds, reason, title, started, stems, format}
+//   {status: 'recording', tabId, title, started, stems, format, preset}
+//   {status: 'kept', key, seconds, reason, title, started, stems, format, preset}
 //       the tab was closed or navigated away: the recording waits for Separate or Discard
 //
 // Limits: MAX_SECONDS per capture (the recording stops there and is separated);
@@ -36,7 +36,7 @@ export function captureName(title, started) {
 }
 
 // ensureEngine(): opens the offscreen document. tellEngine(msg): messages it.
-// enqueue({files, stems, format}): the service worker's job queue.
+// enqueue({files, stems, format, preset}): the service worker's job queue.
 // post(msg): to every open popup.
 export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngineOpen }) {
   let lock = Promise.resolve();
@@ -55,7 +55,7 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
     return next;
   }
 
-  async function start({ tabId, title, stems, format, streamId, streamError }) {
+  async function start({ tabId, title, stems, format, preset, streamId, streamError }) {
     return change(async (state) => {
       if (state.status === 'recording') {
         throw new Error(`A capture is already running (${state.title || 'another tab'}). Stop it before starting another.`);
@@ -73,20 +73,20 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
       const answer = await tellEngine({ type: 'capture-start', streamId, maxSeconds: MAX_SECONDS });
       if (answer?.error) throw new Error(`The capture could not start: ${answer.error}`);
       await badge.set('REC', '#e53935').catch(() => {});
-      return { state: { status: 'recording', tabId, title: title || '', started: Date.now(), stems, format, rate: answer.rate } };
+      return { state: { status: 'recording', tabId, title: title || '', started: Date.now(), stems, format, preset, rate: answer.rate } };
     });
   }
 
-  async function stop({ stems, format, reason = 'stopped' } = {}) {
+  async function stop({ stems, format, preset, reason = 'stopped' } = {}) {
     const stopping = await change((state) => {
       if (state.status !== 'recording') return { value: false };
-      return { state: { ...state, stems: stems ?? state.stems, format: format ?? state.format, stopping: reason }, value: true };
+      return { state: { ...state, stems: stems ?? state.stems, format: format ?? state.format, preset: preset ?? state.preset, stopping: reason }, value: true };
     });
     if (stopping) await tellEngine({ type: 'capture-stop', reason });
   }
 
   function jobFrom(state, key, seconds) {
-    return enqueue({ files: [{ key, name: captureName(state.title, state.started), size: 0 }], stems: state.stems, format: state.format });
+    return enqueue({ files: [{ key, name: captureName(state.title, state.started), size: 0 }], stems: state.stems, format: state.format, preset: state.preset });
   }
 
   // The recording has ended (offscreen 'capture-saved').
@@ -122,6 +122,7 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
             started: state.started,
             stems: state.stems,
             format: state.format,
+            preset: state.preset,
             message: `${where} ${why} during the capture; ${duration(result.seconds)} of sound were recorded.`,
           },
         };
@@ -136,11 +137,11 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
     if (job) await jobFrom(job.state, job.key, job.seconds);
   }
 
-  async function keep({ stems, format }) {
+  async function keep({ stems, format, preset }) {
     let job = null;
     await change((state) => {
       if (state.status !== 'kept') return undefined;
-      job = { ...state, stems: stems ?? state.stems, format: format ?? state.format };
+      job = { ...state, stems: stems ?? state.stems, format: format ?? state.format, preset: preset ?? state.preset };
       return { state: IDLE };
     });
     if (job) await jobFrom(job, job.key, job.seconds);

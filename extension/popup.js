@@ -262,7 +262,7 @@ window.addEventListener('drop', (e) => e.preventDefault());
 connect();
 initCapture({
   send,
-  choice: () => ({ stems: document.querySelector('input[name=stems]:checked').value, format: $('format').value }),
+  choice: () => ({ stems: document.querySelector('input[name=stems]:checked').value, format: $('format').value, preset: $('preset').value }),
 });
 // The ETA counts down between reports; a message now and then also keeps the
 // service worker awake while the popup is open.
