@@ -5,7 +5,10 @@
 // other. Segments arrive and leave as transferred buffers (no copies).
 //
 // Messages in:
-//   {type: 'load', threads, gpu}       create the session (WebGPU if gpu and usable, else WASM)
+//   {type: 'load', threads, gpu, profile}   create the session (WebGPU if gpu and usable, else
+//                                      WASM); profile: onnxruntime's per-operator profiler, which
+//                                      prints its events to the console (bench/profile.py reads them)
+//   {type: 'end-profiling'}
 //   {type: 'run', seq, wave, spec}     Float32Arrays in the model's layout (transferred)
 //   {type: 'release'}
 // Messages out:
@@ -55,9 +58,10 @@ async function importOrt(bundle, threads) {
   return ort;
 }
 
-function createSession(ort, providers) {
+function createSession(ort, providers, profile = false) {
   return ort.InferenceSession.create(MODEL_URL, {
     executionProviders: providers,
+    enableProfiling: profile,
     graphOptimizationLevel: 'all',
     // As natively (pycore/onnx_runner.py): without buffer reuse and the memory
     // pattern each tensor is freed after its last use, so the U-Net's encoder
@@ -66,7 +70,7 @@ function createSession(ort, providers) {
   });
 }
 
-async function load({ threads, gpu }) {
+async function load({ threads, gpu, profile }) {
   const t = performance.now();
   if (gpu && (await webgpuAdapter())) {
     try {
@@ -79,7 +83,7 @@ async function load({ threads, gpu }) {
     }
   }
   const ort = await importOrt('ort.wasm.min.mjs', threads);
-  state = { ort, session: await createSession(ort, ['wasm']), backend: 'wasm', threads, verify: false };
+  state = { ort, session: await createSession(ort, ['wasm'], profile), backend: 'wasm', threads, verify: false };
   return { backend: 'wasm', seconds: (performance.now() - t) / 1000 };
 }
 
@@ -152,6 +156,9 @@ self.onmessage = async ({ data: msg }) => {
       const seconds = (performance.now() - t) / 1000;
       self.postMessage({ type: 'result', seq: msg.seq, freq, time, seconds, backend: state.backend },
         [freq.buffer, time.buffer]);
+    } else if (msg.type === 'end-profiling') {
+      state.session.endProfiling();
+      self.postMessage({ type: 'profiled', seq: msg.seq });
     } else if (msg.type === 'release') {
       await state?.session.release().catch(() => {});
       state = null;
