@@ -141,8 +141,8 @@ class ModelRunner {
   }
 
   async load() {
-    // All cores to the one session: two single-thread sessions on neighbouring
-    // segments were measured no faster here and take twice the memory (README).
+    // All cores to one session: a second session (several single-thread sessions on
+    // neighbouring segments) would double the model's memory.
     const threads = Math.max(1, navigator.hardwareConcurrency || 1);
     const loaded = await this.request({ type: 'load', threads, gpu: true });
     this.backend = loaded.backend;
