@@ -169,8 +169,28 @@ class Model {
   }
 }
 
+// The model's bytes: one file, or where a store caps the size of one file
+// (addons.mozilla.org's linter reads none over 100 MiB) the parts that
+// <model>.parts.json lists, joined. Either way one buffer, as onnxruntime-web
+// would have fetched from the URL itself.
+async function modelBytes() {
+  const whole = await fetch(MODEL_URL).catch(() => null);
+  if (whole?.ok) return new Uint8Array(await whole.arrayBuffer());
+  const listing = await fetch(`${MODEL_URL}.parts.json`).then((r) => r.json());
+  const bytes = new Uint8Array(listing.bytes);
+  let at = 0;
+  for (const part of listing.parts) {
+    const chunk = new Uint8Array(await (await fetch(new URL(part, MODEL_URL))).arrayBuffer());
+    if (at + chunk.length > bytes.length) throw new Error('the model in the bundle is damaged (its parts are too long)');
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== bytes.length) throw new Error('the model in the bundle is incomplete');
+  return bytes;
+}
+
 async function createSession(ort, providers) {
-  return ort.InferenceSession.create(MODEL_URL, {
+  return ort.InferenceSession.create(await modelBytes(), {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
   });
@@ -236,7 +256,8 @@ function engine(id) {
 // it is a fresh array of its own, since proxies passed to JS are freed when the
 // call returns, and only a whole, unshared buffer can be transferred.
 function ownCopy(x, Type, format) {
-  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
+  const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer; // absent without isolation
+  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !shared(a.buffer);
   if (x instanceof Type && whole(x)) return x;
   if (x && typeof x.getBuffer === 'function') {
     const view = x.getBuffer(format);

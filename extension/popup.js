@@ -3,7 +3,7 @@
 // service worker reports. Closing it stops nothing: the jobs run in the
 // offscreen document and their state lives with the service worker.
 
-import { runtime } from './platform.js';
+import { runtime, features } from './platform.js';
 import * as inbox from './inbox.js';
 
 const $ = (id) => document.getElementById(id);
@@ -253,6 +253,10 @@ drop.addEventListener('drop', (e) => {
 // Dropping anywhere else in the popup must not navigate away to the file.
 window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
+
+// Controls that need a capability this browser lacks are hidden, with a word why.
+for (const el of document.querySelectorAll('[data-needs]')) if (!features[el.dataset.needs]) el.hidden = true;
+$('no-tab-capture').hidden = features.tabCapture;
 
 connect();
 // The ETA counts down between reports; a message now and then also keeps the
