@@ -1,0 +1,59 @@
+"""The Firefox add-on (dist/firefox) in Debian's firefox-esr: a real separation, saved to Downloads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from e2e_audio import load_clip, mixture, write_song
+from e2e_firefox import FirefoxWithAddon, start_job, wait_for_downloads, wait_for_job
+from test_e2e_separation import check_stems, native_stems
+
+from pycore.metrics import sdr
+
+JOB_TIMEOUT = 900  # a cold engine and two segments on one thread (Firefox gives extensions no shared memory)
+STEMS = ("drums", "bass", "other", "vocals")
+
+
+def test_four_stems_in_firefox(firefox_bundle, lithium, tmp_path):
+    ff = FirefoxWithAddon(firefox_bundle, tmp_path / "firefox")
+    try:
+        ff.open_popup()
+        isolated = ff.evaluate("String(self.crossOriginIsolated)", await_promise=False)
+        shared = ff.evaluate("typeof SharedArrayBuffer", await_promise=False)
+        # No capture in Firefox: the popup says so instead of offering it.
+        assert ff.evaluate("String(document.querySelector('#no-tab-capture').hidden)", await_promise=False) == "false"
+
+        clip = load_clip(lithium, seconds=10, start=16)  # as in the Chromium test: all four sources play
+        mix = mixture(clip)
+        song = write_song(tmp_path / "Lithium in Firefox.wav", mix)
+        log = []
+        start_job(ff, [song], stems="four", fmt="wav16")
+        row = wait_for_job(ff, song.name, {"done", "failed", "cancelled"}, JOB_TIMEOUT, log)
+        print("\n".join(f"{t} {text}" for t, text in log))
+        assert row["status"] == "done", row["text"]
+        assert "Saved to Downloads/Demixer/Lithium in Firefox/" in row["text"], row["text"]
+
+        jobs = json.loads(ff.evaluate("browser.storage.local.get('jobs').then((got) => JSON.stringify(got.jobs))"))
+        timings = next(j for j in jobs if j["name"] == song.name).get("timings", {})
+        print(f"Firefox: crossOriginIsolated={isolated}, SharedArrayBuffer: {shared}")
+        print("Firefox engine timings:", json.dumps(timings))
+
+        folder = ff.downloads / "Demixer" / "Lithium in Firefox"
+        paths = wait_for_downloads(folder, [f"{s}.wav" for s in STEMS], 60)
+        assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.wav" for s in STEMS)
+        stems = check_stems(paths, len(mix), "PCM_16")
+    except BaseException:
+        print((ff.root / "firefox.log").read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        ff.close()
+
+    browser_scores = {s: sdr(clip[s], stems[s]) for s in STEMS}
+    native_scores = {s: sdr(clip[s], audio) for s, audio in native_stems(song, tmp_path / "native").items()}
+    print("SDR (dB) Firefox:", {s: round(v, 3) for s, v in browser_scores.items()})
+    print("SDR (dB) native: ", {s: round(v, 3) for s, v in native_scores.items()})
+    assert sorted(native_scores) == sorted(STEMS)
+    for s in STEMS:
+        assert abs(browser_scores[s] - native_scores[s]) <= 0.1, (s, browser_scores, native_scores)
+    assert np.mean(list(native_scores.values())) > 9.0, native_scores  # both really separate
