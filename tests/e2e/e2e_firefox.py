@@ -30,6 +30,7 @@ from e2e_network import _WebSocket
 
 FIREFOX = "firefox-esr"
 ADDON_UUID = "6f1d3c52-8a7e-4d0b-9c1e-2b5a7d9e4f10"  # any fixed UUID: the popup's origin
+IDLE_TIMEOUT_MS = 15_000
 
 
 class BiDiError(RuntimeError):
@@ -120,6 +121,9 @@ class FirefoxWithAddon:
             "browser.download.start_downloads_in_tmp_dir": False,
             "browser.download.alwaysOpenPanel": False,
             "extensions.webextensions.uuids": json.dumps({self.addon_id: ADDON_UUID}),
+            # Firefox unloads an idle event page after 30 s. Half that, and still shorter
+            # than one segment here: a job survives only if the engine keeps it awake.
+            "extensions.background.idle.timeout": IDLE_TIMEOUT_MS,
             # A quiet, offline-friendly profile.
             "browser.shell.checkDefaultBrowser": False,
             "browser.startup.homepage_override.mstone": "ignore",
