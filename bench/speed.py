@@ -1,6 +1,6 @@
 """Browser against native speed, in one run, on the same 60 s of music.
 
-    python bench/speed.py [--seconds 60]
+    python bench/speed.py [--seconds 60] [--browser chromium|firefox]
 
 Builds a 60 s excerpt from ../shared/testdata/cc0-excerpts (the three songs
 back to back), then:
@@ -10,7 +10,9 @@ back to back), then:
     popup, from a cold engine; the engine reports its cold start (Pyodide +
     numpy + model ready) and the time of every segment.
 Prints seconds per 7.8 s segment for each, their ratio, the cold start, and the
-bundle size.
+bundle size. --browser firefox runs dist/firefox in Debian's firefox-esr instead
+(no cross-origin isolation there, so one thread), and says whether its extension
+pages are cross-origin isolated.
 """
 
 from __future__ import annotations
@@ -70,6 +72,26 @@ def browser(song: Path, work: Path) -> dict:
             chromium.close()
 
 
+def firefox(song: Path, work: Path) -> dict:
+    from e2e_firefox import FirefoxWithAddon
+    from e2e_firefox import start_job as ff_start_job
+    from e2e_firefox import wait_for_job as ff_wait_for_job
+
+    ff = FirefoxWithAddon(REPO / "dist" / "firefox", work)
+    try:
+        ff.open_popup()
+        isolated = ff.evaluate("String(self.crossOriginIsolated)", await_promise=False)
+        ff_start_job(ff, [song])
+        row = ff_wait_for_job(ff, song.name, {"done", "failed", "cancelled"}, 3600)
+        if row["status"] != "done":
+            raise SystemExit(f"the Firefox job ended {row['status']}: {row['text']}")
+        jobs = json.loads(ff.evaluate("browser.storage.local.get('jobs').then((got) => JSON.stringify(got.jobs))"))
+        timings = next(j for j in jobs if j["name"] == song.name)["timings"]
+        return {**timings, "crossOriginIsolated": isolated}
+    finally:
+        ff.close()
+
+
 def size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -77,24 +99,27 @@ def size(path: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     args = parser.parse_args()
-    if not (REPO / "dist" / "chrome" / "manifest.json").exists():
+    if not (REPO / "dist" / args.browser.replace("chromium", "chrome") / "manifest.json").exists():
         raise SystemExit("build the extension first: python build.py")
     runner = OnnxRunner(fetch_model())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         song = excerpt(work / "speed excerpt.wav", args.seconds)
         native_segments = native(song, work / "n1", runner)
-        timings = browser(song, work / "chromium")
+        timings = firefox(song, work / "firefox") if args.browser == "firefox" else browser(song, work / "chromium")
         native_segments += native(song, work / "n2", runner)
     web = float(np.mean(timings["segments"]))
     nat = float(np.mean(native_segments))
     print(f"input: {args.seconds:g} s excerpt of cc0-excerpts, four stems, wav16, overlap 0.25")
     print(f"native  (onnxruntime, {os.cpu_count()} threads): {nat:6.2f} s per 7.8 s segment "
           f"({len(native_segments)} segments over two runs)")
-    print(f"browser ({timings['backend']}):            {web:6.2f} s per 7.8 s segment "
+    print(f"browser ({args.browser}, {timings['backend']}):  {web:6.2f} s per 7.8 s segment "
           f"({len(timings['segments'])} segments)")
     print(f"ratio browser / native: {web / nat:.2f}")
+    if "crossOriginIsolated" in timings:
+        print(f"extension pages cross-origin isolated: {timings['crossOriginIsolated']} (WASM threads need it)")
     print(f"engine cold start (Pyodide + numpy + pycore + model ready): {timings['engine']:.2f} s")
     print(f"bundle: dist/chrome {size(REPO / 'dist' / 'chrome') / 1e6:.1f} MB, "
           + ", ".join(f"{z.name} {z.stat().st_size / 1e6:.1f} MB" for z in sorted((REPO / "dist").glob("*.zip"))))

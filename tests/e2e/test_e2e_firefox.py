@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 from e2e_audio import load_clip, mixture, write_song
-from e2e_firefox import FirefoxWithAddon, start_job, wait_for_downloads, wait_for_job
+from e2e_firefox import FirefoxWithAddon, job_rows, start_job, wait_for_downloads, wait_for_job
 from test_e2e_separation import check_stems, native_stems
 
 from pycore.metrics import sdr
@@ -57,3 +58,44 @@ def test_four_stems_in_firefox(firefox_bundle, lithium, tmp_path):
     for s in STEMS:
         assert abs(browser_scores[s] - native_scores[s]) <= 0.1, (s, browser_scores, native_scores)
     assert np.mean(list(native_scores.values())) > 9.0, native_scores  # both really separate
+
+
+def test_cancel_in_firefox_stops_the_engine_and_the_next_job_runs(firefox_bundle, lithium, tmp_path):
+    """Without shared memory a cancel cannot reach the engine between two steps: it stops
+    the engine's worker instead. Nothing is saved, and the next job starts a fresh engine."""
+    ff = FirefoxWithAddon(firefox_bundle, tmp_path / "firefox")
+    try:
+        ff.open_popup()
+        doomed = write_song(tmp_path / "Cancel me.wav", mixture(load_clip(lithium, seconds=20)))
+        start_job(ff, [doomed], stems="four")
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while not any(r["name"] == doomed.name and "Separating segment" in r["text"] for r in job_rows(ff)):
+            assert time.monotonic() < deadline, job_rows(ff)
+            time.sleep(0.5)
+        time.sleep(3)  # well inside the first segment (25 s or more on one thread)
+        asked = time.monotonic()
+        ff.evaluate(
+            f"""[...document.querySelectorAll('#jobs li.job')].find((li) => li.dataset.name === {json.dumps(doomed.name)})
+                  .querySelector('button.cancel').click()""",
+            await_promise=False,
+            user_activation=True,
+        )
+        row = wait_for_job(ff, doomed.name, {"done", "failed", "cancelled"}, JOB_TIMEOUT)
+        took = time.monotonic() - asked
+        print(f"cancelled in {took:.1f} s")
+        assert row["status"] == "cancelled", row["text"]
+        assert took < 15, f"the cancel waited for the segment to finish ({took:.1f} s)"
+
+        clip = load_clip(lithium, seconds=4)
+        song = write_song(tmp_path / "After the cancel.wav", mixture(clip))
+        start_job(ff, [song], stems="two", fmt="wav24")
+        row = wait_for_job(ff, song.name, {"done", "failed", "cancelled"}, JOB_TIMEOUT)
+        assert row["status"] == "done", row["text"]
+        folder = ff.downloads / "Demixer" / "After the cancel"
+        check_stems(wait_for_downloads(folder, ["vocals.wav", "instrumental.wav"], 60), len(clip["vocals"]), "PCM_24")
+        assert sorted(p.name for p in (ff.downloads / "Demixer").iterdir()) == ["After the cancel"]  # nothing of the cancelled job
+    except BaseException:
+        print((ff.root / "firefox.log").read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        ff.close()
