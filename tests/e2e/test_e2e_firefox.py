@@ -99,3 +99,32 @@ def test_cancel_in_firefox_stops_the_engine_and_the_next_job_runs(firefox_bundle
         raise
     finally:
         ff.close()
+
+
+def test_same_song_twice_in_firefox_gets_a_new_folder(firefox_bundle, lithium, tmp_path):
+    """Never overwrite nor mix: Firefox names a clash "vocals(1).wav" (Chromium "vocals (1).wav");
+    either way the second run must go to "Twice (2)"."""
+    ff = FirefoxWithAddon(firefox_bundle, tmp_path / "firefox")
+    try:
+        ff.open_popup()
+        song = write_song(tmp_path / "Twice.wav", mixture(load_clip(lithium, seconds=3)))
+        for runs in (1, 2):
+            start_job(ff, [song], stems="two", fmt="wav16")
+            deadline = time.monotonic() + JOB_TIMEOUT
+            while True:
+                rows = [r for r in job_rows(ff) if r["name"] == song.name]
+                if len(rows) == runs and all(r["status"] in ("done", "failed", "cancelled") for r in rows):
+                    break
+                assert time.monotonic() < deadline, [r["text"] for r in rows]
+                time.sleep(0.5)
+        assert [r["status"] for r in rows] == ["done", "done"], [r["text"] for r in rows]
+        base = ff.downloads / "Demixer"
+        wait_for_downloads(base / "Twice", ["vocals.wav", "instrumental.wav"], 60)
+        wait_for_downloads(base / "Twice (2)", ["vocals.wav", "instrumental.wav"], 60)
+        assert sorted(p.name for p in (base / "Twice").iterdir()) == ["instrumental.wav", "vocals.wav"]
+        assert sorted(p.name for p in base.iterdir()) == ["Twice", "Twice (2)"]
+    except BaseException:
+        print((ff.root / "firefox.log").read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        ff.close()
