@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fetch the pinned dependencies and assemble the Demixer extension.
 
-    python build.py            fetch, then assemble dist/chrome/ and dist/demixer-chrome-<version>.zip
+    python build.py            fetch, then assemble dist/chrome/ and dist/demixer-chrome-<version>.zip,
+                               and from them dist/firefox/ and dist/demixer-firefox-<version>.zip (web-ext build)
     python build.py fetch      download and verify every dependency, print where each one is
     python build.py run        build if anything changed, then open the extension in Chromium
 
@@ -27,6 +28,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import build_firefox as firefox
 from models import fetch, prepare
 from models.fetch import FetchError, sha256_of
 
@@ -35,6 +37,7 @@ CACHE = ROOT / ".cache"
 DOWNLOADS = CACHE / "downloads"
 DIST = ROOT / "dist"
 CHROME = DIST / "chrome"
+FIREFOX = DIST / "firefox"
 
 # --------------------------------------------------------------------------
 # Pinned downloads: name -> (registry URL, sha256 of the downloaded file).
@@ -288,6 +291,10 @@ def build() -> Path | None:
     deps = fetch_all()
     log("assembling dist/chrome/")
     result = assemble(deps, ROOT, CHROME)
+    if result is not None:
+        log("assembling dist/firefox/")
+        firefox.assemble(CHROME, FIREFOX)
+        firefox.package(FIREFOX, DIST)
     (DIST / ".build-stamp").write_text(str(time.time()))
     log(f"built in {time.monotonic() - t0:.1f} s")
     return result
@@ -368,7 +375,8 @@ def run(extra_args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Fetch the pinned dependencies (npm, PyPI; sha256-verified) and assemble the Demixer extension.",
-        epilog="Downloads are cached in .cache/downloads/; the bundle goes to dist/chrome/ and dist/demixer-chrome-<version>.zip.",
+        epilog="Downloads are cached in .cache/downloads/; the bundles go to dist/chrome/ and dist/firefox/, "
+        "their packages to dist/demixer-{chrome,firefox}-<version>.zip.",
     )
     parser.add_argument(
         "command",
@@ -393,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             build()
         else:
             return run(extra)
-    except (BuildError, FetchError) as e:
+    except (BuildError, FetchError, firefox.FirefoxBuildError) as e:
         print(f"\nERROR: {e}", file=sys.stderr)
         return 1
     return 0

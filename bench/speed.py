@@ -1,6 +1,6 @@
 """Browser against native speed, in one run, on the same music, per quality preset.
 
-    python bench/speed.py [--seconds 60] [--presets fast,balanced,best]
+    python bench/speed.py [--seconds 60] [--presets fast,balanced,best] [--browser chromium|firefox]
 
 Builds an excerpt from ../shared/testdata/cc0-excerpts (the three songs back to
 back), then for each preset separates it natively (pycore + onnxruntime, the
@@ -10,6 +10,9 @@ One browser serves all presets, so only its first job has a cold engine; that
 cold start is printed on its own and left out of the first job's time.
 Prints, per preset, seconds per minute of audio for each and their ratio, then
 the cold start, the per-segment model times, and the bundle size.
+--browser firefox runs dist/firefox in Debian's firefox-esr instead (one Firefox
+per preset; no cross-origin isolation there, so one thread) and says whether its
+extension pages are cross-origin isolated.
 """
 
 from __future__ import annotations
@@ -63,6 +66,27 @@ def browser_job(popup, song: Path, preset: str) -> dict:
     return {"wall": (job["finished"] - job["created"]) / 1000, **job["timings"]}
 
 
+def firefox_job(song: Path, work: Path, preset: str) -> dict:
+    """One job in a fresh Firefox: its wall time (queued to saved) and the engine's timings."""
+    from e2e_firefox import FirefoxWithAddon
+    from e2e_firefox import start_job as ff_start_job
+    from e2e_firefox import wait_for_job as ff_wait_for_job
+
+    ff = FirefoxWithAddon(REPO / "dist" / "firefox", work)
+    try:
+        ff.open_popup()
+        isolated = ff.evaluate("String(self.crossOriginIsolated)", await_promise=False)
+        ff_start_job(ff, [song], preset=preset)
+        row = ff_wait_for_job(ff, song.name, {"done", "failed", "cancelled"}, 3600)
+        if row["status"] != "done":
+            raise SystemExit(f"the Firefox job ended {row['status']}: {row['text']}")
+        jobs = json.loads(ff.evaluate("browser.storage.local.get('jobs').then((got) => JSON.stringify(got.jobs))"))
+        job = next(j for j in jobs if j["name"] == song.name)
+        return {"wall": (job["finished"] - job["created"]) / 1000, **job["timings"], "crossOriginIsolated": isolated}
+    finally:
+        ff.close()
+
+
 def size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -71,9 +95,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--presets", default="fast,balanced,best")
+    parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     args = parser.parse_args()
     presets = args.presets.split(",")
-    if not (REPO / "dist" / "chrome" / "manifest.json").exists():
+    bundle = REPO / "dist" / args.browser.replace("chromium", "chrome")
+    if not (bundle / "manifest.json").exists():
         raise SystemExit("build the extension first: python build.py")
     runner = OnnxRunner(prepared_model())  # the model the extension ships
     minutes = args.seconds / 60
@@ -83,24 +109,33 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         work = Path(tmp)
         song = excerpt(work / "speed excerpt.wav", args.seconds)
-        chromium = ExtensionBrowser(p, REPO / "dist" / "chrome", work / "chromium")
-        try:
+        popup = chromium = None
+        if args.browser == "chromium":
+            chromium = ExtensionBrowser(p, bundle, work / "chromium")
             popup = chromium.open_popup()
+        try:
             for preset in presets:  # native and browser back to back, so both see the same machine
                 nat = native(song, work / f"native-{preset}", runner, preset)
-                job = browser_job(popup, song, preset)
+                if popup is not None:
+                    job = browser_job(popup, song, preset)
+                else:
+                    job = firefox_job(song, work / f"firefox-{preset}", preset)
                 first = first or job
                 web = job["wall"] - job.get("engine", 0)
                 rows.append((preset, nat / minutes, web / minutes, job))
         finally:
-            chromium.close()
+            if chromium is not None:
+                chromium.close()
     print(f"input: {args.seconds:g} s excerpt of cc0-excerpts, four stems, wav16, end to end (file -> saved stems)")
+    print(f"native: onnxruntime, {os.cpu_count()} threads; browser: {args.browser}")
     print(f"{'preset':10s} {'native s/min':>13s} {'browser s/min':>14s} {'ratio':>6s}  browser backend, model s/segment")
     for preset, nat, web, job in rows:
         model = np.mean(job.get("model_segments") or [np.nan])
         print(f"{preset:10s} {nat:13.1f} {web:14.1f} {web / nat:6.2f}  {job.get('backend')}, {model:.2f}")
+    if "crossOriginIsolated" in first:
+        print(f"extension pages cross-origin isolated: {first['crossOriginIsolated']} (WASM threads need it)")
     print(f"engine cold start (Pyodide + numpy + pycore + model ready, first job): {first['engine']:.2f} s")
-    print(f"bundle: dist/chrome {size(REPO / 'dist' / 'chrome') / 1e6:.1f} MB unpacked, "
+    print(f"bundle: {bundle.relative_to(REPO)} {size(bundle) / 1e6:.1f} MB unpacked, "
           + ", ".join(f"{z.name} {z.stat().st_size / 1e6:.1f} MB" for z in sorted((REPO / "dist").glob("*.zip"))))
     for preset, _, _, job in rows:
         print(f"timings reported by the engine ({preset}): " + json.dumps(job))

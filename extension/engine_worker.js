@@ -22,17 +22,7 @@
 import { loadPyodide } from './vendor/pyodide/pyodide.mjs';
 
 const BASE = new URL('./', import.meta.url);
-const MODEL_URL = new URL('models/htdemucs.onnx', BASE).href;
 const PYCORE_DIR = '/lib/demixer/pycore';
-
-// The model's contract (pycore/model_contract.py; models/htdemucs.json).
-const SEGMENT = 343980;
-const WAVE_DIMS = [1, 2, SEGMENT];
-const SPEC_DIMS = [1, 4, 2048, 336];
-const INPUT_WAVE = 'input';
-const INPUT_SPEC = 'onnx::ReduceMean_1';
-const OUTPUT_FREQ = 'output';
-const OUTPUT_TIME = '5073';
 
 let enginePromise = null; // resolves to {pyodide, separatePcm, model}
 
@@ -193,7 +183,8 @@ function engine(id) {
 // it is a fresh array of its own, since proxies passed to JS are freed when the
 // call returns, and only a whole, unshared buffer can be transferred.
 function ownCopy(x, Type, format) {
-  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer);
+  const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer; // absent without isolation
+  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !shared(a.buffer);
   if (x instanceof Type && whole(x)) return x;
   if (x && typeof x.getBuffer === 'function') {
     const view = x.getBuffer(format);
@@ -234,6 +225,7 @@ async function separate(msg) {
   t = performance.now();
   let last = performance.now();
   const segmentSeconds = [];
+  const modelSegments = []; // the model's own time per segment (in its worker)
   let modelSeconds = 0; // of the segment in progress: the rest is Python (STFT, blending, WAV)
   const opts = {
     left: msg.left,
@@ -260,6 +252,7 @@ async function separate(msg) {
       if (s) segmentSeconds.push(s);
       const model = modelSeconds;
       modelSeconds = 0;
+      if (s) modelSegments.push(Math.round(model * 100) / 100);
       post({ type: 'progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
     },
     isCancelled,
@@ -273,6 +266,7 @@ async function separate(msg) {
   }
   timings.separate = seconds(t);
   timings.segments = segmentSeconds.map((s) => Math.round(s * 100) / 100);
+  timings.model_segments = modelSegments;
   timings.backend = eng.model.backend;
   return { result, timings };
 }

@@ -58,8 +58,32 @@ async function importOrt(bundle, threads) {
   return ort;
 }
 
-function createSession(ort, providers, profile = false) {
-  return ort.InferenceSession.create(MODEL_URL, {
+// The model's bytes: one file, or where a store caps the size of one file
+// (addons.mozilla.org's linter reads none over 100 MiB; build_firefox.py) the
+// parts that <model>.parts.json lists, joined. Read once per worker.
+let modelBytesPromise = null;
+
+function modelBytes() {
+  modelBytesPromise ??= (async () => {
+    const whole = await fetch(MODEL_URL).catch(() => null);
+    if (whole?.ok) return new Uint8Array(await whole.arrayBuffer());
+    const listing = await fetch(`${MODEL_URL}.parts.json`).then((r) => r.json());
+    const bytes = new Uint8Array(listing.bytes);
+    let at = 0;
+    for (const part of listing.parts) {
+      const chunk = new Uint8Array(await (await fetch(new URL(part, MODEL_URL))).arrayBuffer());
+      if (at + chunk.length > bytes.length) throw new Error('the model in the bundle is damaged (its parts are too long)');
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    if (at !== bytes.length) throw new Error('the model in the bundle is incomplete');
+    return bytes;
+  })();
+  return modelBytesPromise;
+}
+
+async function createSession(ort, providers, profile = false) {
+  return ort.InferenceSession.create(await modelBytes(), {
     executionProviders: providers,
     enableProfiling: profile,
     graphOptimizationLevel: 'all',

@@ -21,6 +21,12 @@ import { decodeToStereo, DecodeError } from './audio_decode.js';
 import { startRecording, stopRecording, isRecording } from './tab_recorder.js';
 
 const IDLE_MS = 5 * 60 * 1000;
+const HEARTBEAT_MS = 10 * 1000;
+
+// Shared memory lets the worker see a cancel between two steps of Python. It
+// needs cross-origin isolation, which Firefox does not give extension pages:
+// there a cancel stops the worker instead (the next job starts a fresh one).
+const SHARED_MEMORY = typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated === true;
 
 let worker = null; // the engine, kept warm between jobs
 let idleTimer = null;
@@ -76,8 +82,12 @@ function plainError(e) {
 }
 
 async function run(job) {
-  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const cancel = new Int32Array(SHARED_MEMORY ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
   const state = { cancel, urls: [] };
+  // The background is unloaded after 30 s without events (Firefox's event page,
+  // and this page inside it; Chromium's service worker): a job's segment can
+  // take longer than that, so say "still working" every few seconds.
+  const heartbeat = setInterval(() => tell({ type: 'alive', id: job.id }), HEARTBEAT_MS);
   jobs.set(job.id, state);
   if (cancelledEarly.delete(job.id)) Atomics.store(cancel, 0, 1);
   const cancelled = () => Atomics.load(cancel, 0) !== 0;
@@ -109,6 +119,7 @@ async function run(job) {
     jobs.delete(job.id);
     await tell({ type: 'failed', id: job.id, cancelled: wasCancelled, error: wasCancelled ? 'Cancelled' : plainError(e) });
   } finally {
+    clearInterval(heartbeat);
     armIdleTimer();
   }
 }
@@ -121,9 +132,14 @@ function separate(job, pcm, state) {
     const done = (fn, value) => {
       w.removeEventListener('message', onMessage);
       state.crash = null;
+      state.abort = null;
       fn(value);
     };
     state.crash = (message) => done(reject, new Error(message));
+    state.abort = () => {
+      releaseEngine();
+      done(reject, Object.assign(new Error('cancelled'), { cancelled: true }));
+    };
     const onMessage = ({ data: m }) => {
       if (m.id !== job.id) return;
       switch (m.type) {
@@ -187,8 +203,10 @@ runtime.onMessage((msg) => {
       return { ok: true };
     case 'cancel': {
       const state = jobs.get(msg.id);
-      if (state) Atomics.store(state.cancel, 0, 1);
-      else cancelledEarly.add(msg.id);
+      if (state) {
+        Atomics.store(state.cancel, 0, 1);
+        if (!SHARED_MEMORY) state.abort?.(); // the worker cannot see the flag
+      } else cancelledEarly.add(msg.id);
       return { ok: true, found: Boolean(state) };
     }
     case 'release':

@@ -1,5 +1,7 @@
-// The one module that touches the browser's extension APIs (chrome.* here;
-// Firefox's browser.* later). Everything else imports from it.
+// The one module that touches the browser's extension APIs (chrome.* in
+// Chromium, browser.* in Firefox) and the one place where the two differ.
+// Everything else imports from it and asks about capabilities (`features`),
+// never about the browser.
 //
 // Lazy: each function looks the namespace up when called, because the
 // offscreen document exposes only chrome.runtime.
@@ -58,16 +60,46 @@ export const downloads = {
   onChanged: (handler) => ext().downloads.onChanged.addListener(handler),
 };
 
-// The page that hosts the engine. Chrome: an offscreen document (one at a time).
-// Firefox has none; its event page has a DOM and will host the engine itself.
+// What this browser lets the extension do, for the views to adapt to.
+export const features = {
+  // Firefox offers extensions no tab capture.
+  get tabCapture() {
+    return typeof ext().tabCapture?.getMediaStreamId === 'function';
+  },
+};
+
+// The page that hosts the engine (offscreen.html: decoding, the engine's worker,
+// blob: URLs of the stems), opened and closed by the background.
+//   Chromium: an offscreen document (one at a time).
+//   Firefox: no offscreen documents, but the background is an event page with
+//   a DOM, so the engine's page is an iframe inside it. An iframe rather than
+//   running the engine in the background's own context: runtime messages are
+//   not delivered to the context that sent them, so the very same message
+//   protocol works unchanged between two frames, and closing the engine is
+//   just removing the frame. It lives as long as the event page, which the
+//   engine's messages keep awake while it works (see offscreen.js).
+const hasOffscreen = () => typeof ext().offscreen?.createDocument === 'function';
+const engineFrame = () => globalThis.document?.querySelector('iframe[data-demixer-engine]') ?? null;
+
 export const enginePage = {
   async isOpen(path) {
+    if (!hasOffscreen()) return engineFrame() !== null;
     const url = ext().runtime.getURL(path);
     const contexts = await ext().runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'], documentUrls: [url] });
     return contexts.length > 0;
   },
-  open: (path) =>
-    ext().offscreen.createDocument({
+  open(path) {
+    if (!hasOffscreen()) {
+      return new Promise((resolve, reject) => {
+        const frame = document.createElement('iframe');
+        frame.dataset.demixerEngine = '';
+        frame.addEventListener('load', () => resolve(), { once: true });
+        frame.addEventListener('error', () => reject(new Error('the engine page did not load')), { once: true });
+        frame.src = ext().runtime.getURL(path);
+        document.body.append(frame);
+      });
+    }
+    return ext().offscreen.createDocument({
       url: path,
       // WORKERS: the engine runs in a worker started there. BLOBS: the finished
       // stems become blob: URLs there, for chrome.downloads in the service worker.
@@ -75,8 +107,12 @@ export const enginePage = {
       reasons: ['WORKERS', 'BLOBS', 'USER_MEDIA'],
       justification:
         'Runs the stem separation engine (Pyodide and onnxruntime-web in a worker), records the audio of a captured tab, and creates blob URLs of the finished stems for download.',
-    }),
-  close: () => ext().offscreen.closeDocument(),
+    });
+  },
+  async close() {
+    if (!hasOffscreen()) engineFrame()?.remove();
+    else await ext().offscreen.closeDocument();
+  },
 };
 
 // ------------------------------------------------------------------ tab capture (Chromium only)

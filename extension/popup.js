@@ -3,7 +3,7 @@
 // service worker reports. Closing it stops nothing: the jobs run in the
 // offscreen document and their state lives with the service worker.
 
-import { runtime } from './platform.js';
+import { runtime, features } from './platform.js';
 import * as inbox from './inbox.js';
 import { initCapture, onCaptureMessage, captureNotice } from './popup_capture.js';
 
@@ -258,6 +258,10 @@ drop.addEventListener('drop', (e) => {
 // Dropping anywhere else in the popup must not navigate away to the file.
 window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
+
+// Controls that need a capability this browser lacks are hidden, with a word why.
+for (const el of document.querySelectorAll('[data-needs]')) if (!features[el.dataset.needs]) el.hidden = true;
+$('no-tab-capture').hidden = features.tabCapture;
 
 connect();
 initCapture({

@@ -336,9 +336,10 @@ async function saveStems(id, files) {
       const d = await downloads.start({ url: first.url, filename: `${ROOT_FOLDER}/${candidate}/${first.stem}.wav` });
       const parts = ((await finalName(d)) || '').split(/[/\\]/);
       const [dir, base] = [parts[parts.length - 2], parts[parts.length - 1]];
-      if (dir === candidate && base !== `${first.stem}.wav` && base.startsWith(`${first.stem} (`)) {
-        // Chrome renamed the file: the folder exists, unknown to its download
-        // history. Take it back and try the next folder name.
+      if (dir === candidate && base !== `${first.stem}.wav` && /^ ?\(\d+\)/.test(base.slice(first.stem.length)) && base.startsWith(first.stem)) {
+        // The browser renamed the file ("drums (1).wav" in Chromium, "drums(1).wav"
+        // in Firefox): the folder exists, unknown to its download history. Take it
+        // back and try the next folder name.
         await downloads.discard(d);
         used.add(candidate.toLowerCase());
       } else {

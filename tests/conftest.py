@@ -26,3 +26,21 @@ def model_path() -> Path:
     from models.fetch import fetch_model
 
     return fetch_model()
+
+
+@pytest.fixture(scope="session")
+def firefox_bundle() -> Path:
+    """dist/firefox: beside DEMIXER_E2E_BUNDLE (dist/chrome) when that is given, else built by build.py."""
+    import os
+    import subprocess
+
+    repo = HERE.parent
+    given = os.environ.get("DEMIXER_E2E_BUNDLE")
+    if given:
+        path = Path(given).parent / "firefox"
+    else:
+        subprocess.run([sys.executable, "build.py"], cwd=repo, check=True)
+        path = repo / "dist" / "firefox"
+    if not (path / "manifest.json").exists():
+        pytest.fail(f"{path} has no manifest.json: run python3 build.py", pytrace=False)
+    return path

@@ -10,8 +10,14 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+if ! command -v firefox-esr >/dev/null; then
+  # Debian's Firefox ESR is the browser of the Firefox end-to-end test (driven over WebDriver BiDi).
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq firefox-esr >/dev/null
+fi
 command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install -y nodejs npm" >&2; exit 1; }
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 build.py
-DEMIXER_E2E_BUNDLE="$PWD/dist/chrome" python3 -m pytest "$@"  # built just above
+DEMIXER_E2E_BUNDLE="$PWD/dist/chrome" python3 -m pytest "$@"  # built just above (dist/firefox beside it)
