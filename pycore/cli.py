@@ -7,9 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from .names import song_folder
 from .native_decode import DecodeError, open_audio
 from .separate import STEM_LAYOUTS, Options, separate, run_sync
-from .stem_files import StemFiles
+from .stem_files import CLIP_MODES, StemFiles
 from .wav import FORMATS, WavError
 
 
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stems", choices=list(STEM_LAYOUTS), default="four",
                    help="four: drums, bass, other, vocals; two: vocals, instrumental (default: four)")
     s.add_argument("--format", choices=list(FORMATS), default="wav16", help="output format (default: wav16)")
+    s.add_argument("--clip", choices=CLIP_MODES, default="rescale",
+                   help="stems beyond full scale: rescale lowers all stems by one gain so none clips, "
+                        "clamp cuts the peaks (default: rescale; float32 output is never altered)")
     s.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0 to 0.9 (default: 0.25)")
     s.add_argument("--shifts", type=int, default=0, help="average N randomly shifted passes: better, N times slower")
     s.add_argument("--force", action="store_true", help="overwrite stems that already exist")
@@ -52,7 +56,7 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
     from tqdm import tqdm
 
     source = open_audio(path)
-    sink = StemFiles(args.out / path.stem, args.format)
+    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip)
     existing = [p for p in sink.final_paths(STEM_LAYOUTS[options.stems]) if p.exists()]
     if existing and not args.force:
         raise FileExistsError(f"stems already exist in {sink.folder} (use --force to overwrite)")
@@ -66,8 +70,8 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
         report = run_sync(separate(source, runner, sink, options, on_progress=progress))
     for warning in report.warnings[len(source.warnings):]:
         _error(path.name, f"note: {warning}")
-    for stem, count in sink.clipped.items():
-        _error(path.name, f"note: {stem}: {count} samples exceeded full scale and were clamped")
+    for message in sink.messages():
+        _error(path.name, f"note: {message}")
     print(f"{path.name} -> {sink.folder}/ ({', '.join(p.name for p in sink.paths)})")
 
 
