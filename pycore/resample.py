@@ -10,20 +10,33 @@ a long file stream through in blocks.
 
 from __future__ import annotations
 
-from math import ceil, gcd
+from fractions import Fraction
+from math import ceil
 
 import numpy as np
 
 PASSBAND = 0.90  # of the lower Nyquist frequency
 ATTENUATION_DB = 80.0
-_BLOCK = 16_384  # output frames computed per step, to bound temporary memory
+_GATHER = 1 << 21  # input samples gathered per channel per step (output frames x taps), to bound temporary memory
+MIN_RATE, MAX_RATE = 1_000, 768_000  # beyond these a header is broken, not music
+_MAX_PHASES = 2_000  # bounds the filter table; odd rates are approximated to within 0.01 % in speed (inaudible)
+
+
+def check_rate(rate: int) -> None:
+    """ValueError with a plain message for a sample rate no audio file really has."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"the file claims a sample rate of {rate:,} Hz, which is not a real audio rate "
+                         f"(Demixer reads {MIN_RATE:,} to {MAX_RATE:,} Hz); the file is probably damaged")
 
 
 class Resampler:
     def __init__(self, rate_in: int, rate_out: int):
-        g = gcd(rate_in, rate_out)
+        check_rate(rate_in)
         self.rate_in, self.rate_out = rate_in, rate_out
-        self.up, self.down = rate_out // g, rate_in // g
+        # down/up = rate_in/rate_out in lowest terms; an odd rate (44,101 Hz) would need tens of
+        # thousands of filter phases, so the ratio is approximated with at most _MAX_PHASES.
+        ratio = Fraction(rate_in, rate_out).limit_denominator(_MAX_PHASES)
+        self.up, self.down = ratio.denominator, ratio.numerator
         nyquist = min(rate_in, rate_out) / 2
         # Transition band from PASSBAND*nyquist to nyquist, in cycles per input sample.
         transition = (1 - PASSBAND) * nyquist / rate_in
@@ -51,8 +64,9 @@ class Resampler:
     def process(self, x: np.ndarray, x_start: int, start: int, count: int) -> np.ndarray:
         """Output frames [start, start+count) from input `x` [channels, n] that begins at input frame x_start."""
         out = np.empty((x.shape[0], count), dtype=np.float32)
-        for b in range(0, count, _BLOCK):
-            j = np.arange(start + b, start + min(count, b + _BLOCK))
+        step = max(256, _GATHER // len(self._offsets))
+        for b in range(0, count, step):
+            j = np.arange(start + b, start + min(count, b + step))
             base = j * self.down // self.up
             phase = j * self.down % self.up
             idx = base[:, None] + self._offsets[None, :] - x_start

@@ -79,6 +79,10 @@ def mix_statistics(source: MixSource) -> tuple[float, float]:
     n, mean, m2 = 0, 0.0, 0.0
     for start in range(0, source.frames, _STATS_BLOCK):
         ref = source.read(start, min(_STATS_BLOCK, source.frames - start)).astype(np.float64).mean(axis=0)
+        if not np.isfinite(ref).all():  # one NaN would turn every stem into NaN
+            at = (start + int(np.flatnonzero(~np.isfinite(ref))[0])) / SAMPLE_RATE
+            raise ValueError(f"the audio holds invalid samples (not-a-number or infinite) at {at:.1f} s; "
+                             "the file is damaged")
         k, k_mean = len(ref), float(ref.mean())
         k_m2 = float(((ref - k_mean) ** 2).sum())
         delta, total = k_mean - mean, n + k
