@@ -96,8 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             _error(path.name, "cancelled; no stems were kept")
             return 130
+        except PermissionError as e:
+            _error(str(path), f"permission denied: {e.filename or e}")
+            failures += 1
         except (DecodeError, WavError, FileExistsError, ValueError, OSError) as e:
             _error(str(path), str(e))
+            failures += 1
+        except Exception as e:  # noqa: BLE001 - a bug must not cost the user the other inputs, nor show a traceback
+            _error(str(path), f"internal error, please report it: {type(e).__name__}: {e}")
             failures += 1
     if failures:
         print(f"demixer: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)

@@ -203,7 +203,8 @@ async def separate(
     mean, std = mix_statistics(source)
     if std < 1e-8:
         std = 1.0  # silence: nothing to scale, and dividing by 0 would give NaN
-        warnings.append("the input is silent; the stems are silent too")
+        warnings.append("the input is silent; the stems are silent too" if abs(mean) < 1e-8 else
+                        "the input is silent (a constant level, no sound); each stem holds that level")
     stride = int((1 - options.overlap) * SEGMENT)
     passes = [_Pass(s, length, stride, _triangle()) for s in pass_starts(options)]
     # All passes advance together, segment by segment in time order, to keep memory flat.

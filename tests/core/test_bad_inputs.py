@@ -145,6 +145,9 @@ def test_pure_silence_gives_silent_stems_and_a_warning():
         assert sink.audio.shape == (2, 2, RATE) and np.isfinite(sink.audio).all()
         assert np.abs(sink.audio).max() == 0.0
         assert any("the input is silent" in w for w in report.warnings), report.warnings
+    dc = np.full(2 * RATE, 8192, "<i2").tobytes()  # a constant level: no sound either, and no NaN from it
+    sink, report = _separate(_source(wav_bytes(dc, 2, RATE, 16)))
+    assert np.isfinite(sink.audio).all() and any("constant level" in w for w in report.warnings)
 
 
 def test_mono_and_six_channels_become_stereo_and_say_so():
