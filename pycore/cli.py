@@ -7,9 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from .names import song_folder
 from .native_decode import DecodeError, open_audio
 from .separate import PRESETS, STEM_LAYOUTS, Options, separate, run_sync
-from .stem_files import StemFiles
+from .stem_files import CLIP_MODES, StemFiles
 from .wav import FORMATS, WavError
 
 
@@ -26,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", choices=list(PRESETS), default="balanced",
                    help="fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
                         "(2 shifts, each also on the sign-inverted mix), about 4x slower (default: balanced)")
+    s.add_argument("--clip", choices=CLIP_MODES, default="rescale",
+                   help="stems beyond full scale: rescale lowers all stems by one gain so none clips, "
+                        "clamp cuts the peaks (default: rescale; float32 output is never altered)")
     s.add_argument("--overlap", type=float, help="overlap between segments, 0 to 0.9 (overrides the preset)")
     s.add_argument("--shifts", type=int, help="average N randomly shifted passes (overrides the preset)")
     s.add_argument("--force", action="store_true", help="overwrite stems that already exist")
@@ -57,7 +61,7 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
     from tqdm import tqdm
 
     source = open_audio(path)
-    sink = StemFiles(args.out / path.stem, args.format)
+    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip)
     existing = [p for p in sink.final_paths(STEM_LAYOUTS[options.stems]) if p.exists()]
     if existing and not args.force:
         raise FileExistsError(f"stems already exist in {sink.folder} (use --force to overwrite)")
@@ -71,8 +75,8 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
         report = run_sync(separate(source, runner, sink, options, on_progress=progress))
     for warning in report.warnings[len(source.warnings):]:
         _error(path.name, f"note: {warning}")
-    for stem, count in sink.clipped.items():
-        _error(path.name, f"note: {stem}: {count} samples exceeded full scale and were clamped")
+    for message in sink.messages():
+        _error(path.name, f"note: {message}")
     print(f"{path.name} -> {sink.folder}/ ({', '.join(p.name for p in sink.paths)})")
 
 
@@ -98,8 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             _error(path.name, "cancelled; no stems were kept")
             return 130
+        except PermissionError as e:
+            _error(str(path), f"permission denied: {e.filename or e}")
+            failures += 1
         except (DecodeError, WavError, FileExistsError, ValueError, OSError) as e:
             _error(str(path), str(e))
+            failures += 1
+        except Exception as e:  # noqa: BLE001 - a bug must not cost the user the other inputs, nor show a traceback
+            _error(str(path), f"internal error, please report it: {type(e).__name__}: {e}")
             failures += 1
     if failures:
         print(f"demixer: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)

@@ -116,6 +116,10 @@ def mix_statistics(source: MixSource) -> tuple[float, float]:
     n, mean, m2 = 0, 0.0, 0.0
     for start in range(0, source.frames, _STATS_BLOCK):
         ref = source.read(start, min(_STATS_BLOCK, source.frames - start)).astype(np.float64).mean(axis=0)
+        if not np.isfinite(ref).all():  # one NaN would turn every stem into NaN
+            at = (start + int(np.flatnonzero(~np.isfinite(ref))[0])) / SAMPLE_RATE
+            raise ValueError(f"the audio holds invalid samples (not-a-number or infinite) at {at:.1f} s; "
+                             "the file is damaged")
         k, k_mean = len(ref), float(ref.mean())
         k_m2 = float(((ref - k_mean) ** 2).sum())
         delta, total = k_mean - mean, n + k
@@ -237,7 +241,8 @@ async def separate(
     mean, std = mix_statistics(source)
     if std < 1e-8:
         std = 1.0  # silence: nothing to scale, and dividing by 0 would give NaN
-        warnings.append("the input is silent; the stems are silent too")
+        warnings.append("the input is silent; the stems are silent too" if abs(mean) < 1e-8 else
+                        "the input is silent (a constant level, no sound); each stem holds that level")
     stride = int((1 - options.overlap) * SEGMENT)
     passes = [_Pass(s, length, stride, _triangle(), a) for s in pass_starts(options) for a in ("", *options.augment)]
     # All passes advance together, segment by segment in time order, to keep memory flat.

@@ -14,6 +14,7 @@ from typing import BinaryIO
 import numpy as np
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
+MAX_CHANNELS = 32  # more is a broken header, not music (and would make every block huge)
 FORMATS = {"wav16": (PCM, 16), "wav24": (PCM, 24), "float32": (IEEE_FLOAT, 32)}
 
 
@@ -44,6 +45,16 @@ def _chunks(f: BinaryIO, file_size: int, start: int):
         cid, size = struct.unpack("<4sI", f.read(8))
         yield cid, size, pos + 8
         pos += 8 + size + (size & 1)  # chunks are word-aligned
+
+
+def _chunk_follows(f: BinaryIO, pos: int, file_size: int) -> bool:
+    """Whether a well-formed chunk header starts at `pos` (so an empty 'data' chunk really is empty)."""
+    f.seek(pos)
+    head = f.read(8)
+    if len(head) < 8:
+        return len(head) == 0
+    cid, size = struct.unpack("<4sI", head)
+    return all(32 <= c < 127 for c in cid) and pos + 8 + size <= file_size
 
 
 def read_info(f: BinaryIO) -> WavInfo:
@@ -85,6 +96,9 @@ def read_info(f: BinaryIO) -> WavInfo:
         raise WavError(f"unsupported WAV sample size: {bits}-bit {'float' if is_float else 'PCM'}")
     if channels < 1 or rate < 1:
         raise WavError(f"the WAV header is invalid ({channels} channels at {rate} Hz)")
+    if channels > MAX_CHANNELS:
+        raise WavError(f"the WAV header claims {channels} channels; Demixer reads up to {MAX_CHANNELS} "
+                       "(the file is probably damaged)")
     if block_align != channels * bits // 8:
         raise WavError("the WAV header is inconsistent (block size does not match channels × sample size)")
     offset, size = data
@@ -92,9 +106,14 @@ def read_info(f: BinaryIO) -> WavInfo:
         size = ds64_data_size
     info = WavInfo(rate, channels, bits, is_float, 0, offset)
     available = file_size - offset
-    if size > available:
+    if (size == 0xFFFFFFFF or size == 0 and not _chunk_follows(f, offset, file_size)) and available > 0:
+        # Recorders write these placeholders and fix them on close; an unclosed recording keeps them.
+        info.warnings.append("the WAV header does not give the audio's length (a recording that was not "
+                             "finished properly?); reading to the end of the file")
+        size = available
+    elif size > available:
         info.warnings.append(
-            f"the WAV header claims {size} bytes of audio but the file holds {available}; "
+            f"the WAV header claims {size:,} bytes of audio but the file holds {available:,}; "
             "reading what is there (the file may be truncated)"
         )
         size = available

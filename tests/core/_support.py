@@ -36,9 +36,9 @@ def wav_bytes(payload: bytes, channels: int, rate: int, bits: int, tag: int = 1,
     block = channels * bits // 8
     if extensible:
         guid = struct.pack("<H", tag) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-        fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, rate * block, block, bits, 22, bits, 0) + guid
+        fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits, 22, bits, 0) + guid
     else:
-        fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+        fmt = struct.pack("<HHIIHH", tag, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits)
     size = len(payload) if declared is None else declared
     body = b"WAVE" + chunks_before + b"fmt " + struct.pack("<I", len(fmt)) + fmt
     body += b"data" + struct.pack("<I", size) + payload
