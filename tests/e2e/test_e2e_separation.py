@@ -102,7 +102,8 @@ def test_same_song_twice_gets_a_new_folder(browser, popup, lithium, tmp_path):
 
 
 def test_mono_48k_is_resampled_and_used_for_both_channels(browser, popup, lithium, tmp_path):
-    """The browser's decoder resamples to 44.1 kHz; a mono song feeds both channels."""
+    """The browser's decoder resamples to 44.1 kHz; a mono song feeds both channels.
+    Also the 'best' preset: four passes over the song's one segment."""
     import soundfile as sf
 
     mono = mixture(load_clip(lithium, seconds=3)).mean(axis=1)
@@ -111,10 +112,13 @@ def test_mono_48k_is_resampled_and_used_for_both_channels(browser, popup, lithiu
     song = tmp_path / "Mono 48k.flac"
     sf.write(song, mono48.astype("float32"), 48000, subtype="PCM_16")
     frames_48k = sf.info(song).frames
-    start_job(popup, [song], stems="two", fmt="float32")
+    start_job(popup, [song], stems="two", fmt="float32", preset="best")
     row = wait_for_job(popup, song.name, {"done", "failed", "cancelled"}, JOB_TIMEOUT)
     assert row["status"] == "done", row["text"]
     assert "mono input" in row["text"], row["text"]  # the warning is shown with the result
+    jobs = popup.evaluate("() => chrome.storage.local.get('jobs')")["jobs"]
+    job = next(j for j in jobs if j["name"] == song.name)
+    assert job["preset"] == "best" and job["total"] == 4, job  # 2 shifts x (as is, sign-inverted)
     paths = wait_for_files(browser.downloads / "Demixer" / "Mono 48k", ["vocals.wav", "instrumental.wav"], 30)
     expected = -(-frames_48k * RATE // 48000)  # decodeAudioData's length at the context's rate
     stems = check_stems(paths, expected, "FLOAT")
