@@ -126,7 +126,8 @@ async function runSession(session, ort, wave, spec) {
 // Only a whole, unshared buffer can be transferred; anything else is copied once.
 function transferable(a) {
   const whole = a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
-  return whole && !(a.buffer instanceof SharedArrayBuffer) ? a : a.slice();
+  const shared = typeof SharedArrayBuffer === 'function' && a.buffer instanceof SharedArrayBuffer; // absent without isolation
+  return whole && !shared ? a : a.slice();
 }
 
 function agreementDb(reference, estimate) {
