@@ -10,6 +10,12 @@
 //   {type: 'separate', id, left, right, stems, format, overlap, shifts, cancel}
 //       left/right: Float32Array at 44.1 kHz (transferred); cancel: Int32Array
 //       on a SharedArrayBuffer, set to 1 by the offscreen document to cancel.
+//   {type: 'separate-file', id, input, outDir, stems, format, clip, overlap, shifts, cancel}
+//       input: OPFS path of a WAV (any rate, channels, sample format), read in
+//       place; the stems are written to OPFS outDir/<stem>.wav as they come, so
+//       memory stays bounded by a few segments whatever the song's length.
+//       Answers 'done' (result.files: the stem paths, complete and closed) or
+//       'failed' (input: true when the file, not the engine, is at fault).
 // Messages out:
 //   {type: 'engine', id, stage: 'loading', what}        cold-start steps
 //   {type: 'ready', id, backend, timings}               engine loaded
@@ -19,6 +25,7 @@
 //   {type: 'failed', id, error, cancelled}
 
 import { loadPyodide } from './vendor/pyodide/pyodide.mjs';
+import { openSync } from './opfs.js';
 
 const BASE = new URL('./', import.meta.url);
 const MODEL_URL = new URL('models/htdemucs.onnx', BASE).href;
@@ -106,7 +113,7 @@ del _DEMIXER_BASE
   // attribute proxy that would die with it.
   const browser = pyodide.pyimport('pycore.browser');
   timings.pycore = seconds(t);
-  return { pyodide, separatePcm: (opts) => browser.separate_pcm(opts), timings };
+  return { pyodide, separatePcm: (opts) => browser.separate_pcm(opts), separateFile: (opts) => browser.separate_file(opts), timings };
 }
 
 // ---------------------------------------------------------------- model side
@@ -220,7 +227,7 @@ function engine(id) {
       // Python and the model load side by side: one is mostly CPU, the other I/O.
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { pyodide: py.pyodide, separatePcm: py.separatePcm, model: m.model, timings };
+      return { pyodide: py.pyodide, separatePcm: py.separatePcm, separateFile: py.separateFile, model: m.model, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
@@ -320,6 +327,92 @@ async function separate(msg) {
   return { result, timings };
 }
 
+// ------------------------------------------------------------ long files
+
+const LAYOUTS = { four: ['drums', 'bass', 'other', 'vocals'], two: ['vocals', 'instrumental'] };
+
+async function separateFile(msg) {
+  const { id } = msg;
+  const cancel = msg.cancel || new Int32Array(1);
+  const isCancelled = () => Atomics.load(cancel, 0) !== 0;
+  const cancelled = () => Object.assign(new Error('cancelled'), { cancelled: true });
+  const timings = {};
+  const warm = enginePromise !== null;
+  const eng = await engine(id);
+  post({ type: 'ready', id, backend: eng.model.backend, timings: warm ? { warm: true } : eng.timings });
+  timings.engine = warm ? 0 : eng.timings.total;
+  if (isCancelled()) throw cancelled();
+
+  const stems = LAYOUTS[msg.stems];
+  if (!stems) throw new Error(`unknown stems choice ${msg.stems}`);
+  // Sync access handles: plain synchronous reads and writes for Python, and no
+  // copy of the file in memory. Each is exclusive, so all are closed below.
+  const opened = [];
+  const open = async (path, how) => {
+    const f = await openSync(path, how);
+    opened.push(f);
+    return f;
+  };
+  const t = performance.now();
+  let last = performance.now();
+  const segmentSeconds = [];
+  let modelSeconds = 0;
+  try {
+    const input = await open(msg.input);
+    const outputs = {};
+    for (const stem of stems) outputs[stem] = await open(`${msg.outDir}/${stem}.wav`, { create: true, truncate: true });
+    const opts = {
+      input,
+      outputs,
+      stems: msg.stems,
+      format: msg.format,
+      clip: msg.clip || 'rescale',
+      overlap: msg.overlap ?? 0.25,
+      shifts: msg.shifts ?? 0,
+      runModel: async (wave, spec) => {
+        const t1 = performance.now();
+        const out = await runChecked(eng, asFloat32(wave), asFloat32(spec));
+        modelSeconds += (performance.now() - t1) / 1000;
+        return out;
+      },
+      onProgress: (done, total) => {
+        const now = performance.now();
+        const s = Number(done) > 0 ? (now - last) / 1000 : 0;
+        last = now;
+        if (s) segmentSeconds.push(s);
+        const model = modelSeconds;
+        modelSeconds = 0;
+        post({ type: 'progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
+      },
+      isCancelled,
+    };
+    let result;
+    try {
+      result = toPlain(await eng.separateFile(opts));
+    } catch (e) {
+      if (isCancelled()) throw cancelled();
+      throw e;
+    }
+    if (result.error) {
+      const text = String(result.error);
+      throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
+    }
+    result.files = result.stems.map((stem) => ({ stem, path: `${msg.outDir}/${stem}.wav` }));
+    timings.separate = seconds(t);
+    timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
+    timings.backend = eng.model.backend;
+    return { result, timings };
+  } finally {
+    for (const f of opened) {
+      try {
+        f.close();
+      } catch {
+        /* closed already */
+      }
+    }
+  }
+}
+
 // One job at a time: the offscreen document queues, but guard anyway.
 let busy = Promise.resolve();
 
@@ -330,6 +423,15 @@ self.onmessage = (event) => {
       (eng) => post({ type: 'ready', id: msg.id ?? null, backend: eng.model.backend, timings: eng.timings }),
       (e) => post({ type: 'failed', id: msg.id ?? null, error: describe(e), cancelled: false }),
     );
+  } else if (msg.type === 'separate-file') {
+    busy = busy.then(async () => {
+      try {
+        const { result, timings } = await separateFile(msg);
+        post({ type: 'done', id: msg.id, result, timings });
+      } catch (e) {
+        post({ type: 'failed', id: msg.id, error: describe(e), cancelled: Boolean(e && e.cancelled), input: Boolean(e && e.input) });
+      }
+    });
   } else if (msg.type === 'separate') {
     busy = busy.then(async () => {
       try {

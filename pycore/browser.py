@@ -1,6 +1,21 @@
-"""The core's entry point inside the extension (Pyodide), called by extension/engine_worker.js.
+"""The core's entry points inside the extension (Pyodide), called by extension/engine_worker.js.
 
-    result = await pyodide.pyimport("pycore.browser").separate_pcm(opts)
+    result = await pyodide.pyimport("pycore.browser").separate_file(opts)   # long files: OPFS in, OPFS out
+    result = await pyodide.pyimport("pycore.browser").separate_pcm(opts)    # PCM already in memory
+
+separate_file: memory is bounded by a few segments whatever the song's length.
+opts is a JS object:
+  input           a JS file (see below) holding a WAV of any rate, channels, sample format
+  outputs         {stem: JS file} for each stem of the layout, empty, opened for writing
+  stems, format, overlap, shifts, runModel, onProgress, isCancelled   as for separate_pcm
+  clip            'rescale' (default) | 'clamp': what to do with stems beyond full scale
+A JS file is random access over an OPFS FileSystemSyncAccessHandle:
+  read(pos, n) -> Uint8Array (shorter at the end), write(pos, Uint8Array) -> n,
+  size(), truncate(n), flush()
+Returns {stems, frames, warnings}, or {error} when the input is not audio we can
+read (a plain sentence for the user; the engine stays usable).
+
+separate_pcm:
 
 opts is a JS object:
   left, right     Float32Array, 44,100 Hz, equal length (mono: the same array twice)
@@ -18,8 +33,10 @@ from __future__ import annotations
 import numpy as np
 from pyodide.ffi import to_js
 
+import inspect
+
 from .separate import Options, separate
-from .sources import ArraySource
+from .sources import ArraySource, wav_source
 from .stem_files import WavStems
 
 
@@ -74,3 +91,103 @@ async def separate_pcm(opts):
 
     return to_js({"stems": list(report.stems), "frames": report.frames, "warnings": warnings},
                  dict_converter=Object.fromEntries)
+
+
+class JsFile:
+    """A Python binary stream (read, write, seek, tell, truncate) over a JS file of engine_worker.js.
+
+    WavReader reads the input through it at random positions; the stem sink
+    writes (and, to rescale clipped stems, re-reads and truncates) through it.
+    """
+
+    def __init__(self, js):
+        self._js = js
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: int(self._js.size())}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = max(0, int(self._js.size()) - self._pos)
+        if n == 0:
+            return b""
+        data = self._js.read(self._pos, n).to_bytes()
+        self._pos += len(data)
+        return data
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        written = int(self._js.write(self._pos, to_js(data)))
+        if written != len(data):
+            raise OSError(f"the browser's storage took {written} of {len(data)} bytes (is the disk full?)")
+        self._pos += written
+        return written
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        self._js.truncate(size)
+        return size
+
+    def flush(self) -> None:
+        self._js.flush()
+
+    def close(self) -> None:
+        self._js.flush()  # the handle itself is closed by engine_worker.js, which opened it
+
+
+def _sink(fmt: str, open_stream, clip: str) -> WavStems:
+    """A WavStems with the clip mode, on a pycore that has it (older ones only clamp)."""
+    if "clip" in inspect.signature(WavStems).parameters:
+        return WavStems(fmt, open_stream, clip=clip)
+    return WavStems(fmt, open_stream)
+
+
+def _clip_warnings(sink: WavStems) -> list[str]:
+    """What the sink did to stems beyond full scale, in words (empty when nothing clipped)."""
+    describe = getattr(sink, "clip_messages", None)
+    if callable(describe):
+        return list(describe())
+    return [f"{stem}: {n:,} samples were beyond full scale and clamped" for stem, n in sink.clipped.items()]
+
+
+async def separate_file(opts):
+    from js import Object
+
+    def answer(d: dict):
+        return to_js(d, dict_converter=Object.fromEntries)
+
+    clip = str(opts.clip) if getattr(opts, "clip", None) else "rescale"
+    if clip not in ("rescale", "clamp"):
+        raise ValueError(f"clip must be 'rescale' or 'clamp', not {clip!r}")
+    options = Options(stems=str(opts.stems), overlap=float(opts.overlap), shifts=int(opts.shifts))
+    try:
+        source = wav_source(JsFile(opts.input))
+        if source.frames == 0:
+            raise ValueError("the file contains no audio (0 samples)")
+    except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
+        return answer({"error": str(e)})
+    sink = _sink(str(opts.format), lambda stem: JsFile(getattr(opts.outputs, stem)), clip)
+    report = await separate(
+        source,
+        _JsRunner(opts.runModel),
+        sink,
+        options,
+        on_progress=lambda done, total: opts.onProgress(done, total),
+        is_cancelled=lambda: bool(opts.isCancelled()),
+    )
+    return answer({"stems": list(report.stems), "frames": report.frames, "warnings": report.warnings + _clip_warnings(sink)})
