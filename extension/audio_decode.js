@@ -7,6 +7,8 @@
 // channels are downmixed (front left/right plus the others at -3 dB, the LFE
 // dropped, scaled so that nothing can clip).
 
+import { decodeMp3, frameHeader, NotStreamable } from './mp3_stream.js';
+
 export const SAMPLE_RATE = 44100;
 const SIDE = 0.7071;
 
@@ -61,21 +63,25 @@ export async function decodeToStereo(arrayBuffer) {
 // - WAV (RIFF/RF64, PCM 8-32 bit or float, any rate and channel count) is not
 //   decoded here at all: the engine reads the file in place, a window at a
 //   time (pycore/wav.py through an OPFS sync handle), whatever its length.
-// - Every other format (MP3, FLAC, Ogg, M4A, ...) is decoded whole with
-//   decodeAudioData, which has no streaming form, then written to an OPFS
-//   scratch WAV in pieces so that the engine reads it like any WAV. The
-//   decoded song is in memory meanwhile (about 10 MB per minute of stereo at
-//   44.1 kHz, plus the file itself), so files above WHOLE_FILE_LIMIT are refused
-//   with a message that says what to do instead.
+// - MP3 (MPEG-1/2/2.5 Layer III) is demuxed here (mp3_stream.js) and decoded
+//   frame by frame with WebCodecs' AudioDecoder into an OPFS scratch WAV at the
+//   file's own rate (pycore resamples): memory stays small whatever its length.
+// - Every other format (FLAC, Ogg, M4A, ..., and an MP3 that path cannot take)
+//   is decoded whole with decodeAudioData, which has no streaming form, then
+//   written to the scratch WAV in pieces so that the engine reads it like any
+//   WAV. The decoded song is in memory meanwhile (about 10 MB per minute of
+//   stereo at 44.1 kHz, plus the file itself), so files above WHOLE_FILE_LIMIT
+//   are refused with a message that says what to do instead.
 
 export const WHOLE_FILE_LIMIT = 200 * 1024 * 1024;
 const PIECE_FRAMES = 1 << 16;
 
-// The first 12 bytes of a file -> 'wav', 'empty' or 'other'.
+// The first 12 bytes of a file -> 'wav', 'mp3', 'empty' or 'other'.
 export function sniff(head) {
   if (head.byteLength === 0) return 'empty';
   const tag = (a, b) => String.fromCharCode(...head.subarray(a, b));
   if (head.byteLength >= 12 && ['RIFF', 'RF64'].includes(tag(0, 4)) && tag(8, 12) === 'WAVE') return 'wav';
+  if (tag(0, 3) === 'ID3' || frameHeader(head, 0)) return 'mp3';
   return 'other';
 }
 
@@ -106,10 +112,42 @@ function floatWavHeader(channels, rate, frames) {
   return b.buffer;
 }
 
-// Decodes a compressed `file` whole and writes it to the OPFS file `handle` as a
-// 32-bit float WAV at 44.1 kHz with the file's own channels (pycore applies the
-// channel policy, as for any WAV). Returns {frames, seconds}.
+// Decodes a compressed `file` into the OPFS file `handle` as a 32-bit float WAV
+// with the file's own channels (pycore applies the channel policy and
+// resamples, as for any WAV). Returns {frames, seconds, streamed}.
 export async function decodeToWavFile(file, handle, isCancelled = () => false) {
+  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  if (sniff(head) === 'mp3') {
+    try {
+      return { ...(await streamMp3ToWavFile(file, handle, isCancelled)), streamed: true };
+    } catch (e) {
+      if (!(e instanceof NotStreamable)) throw e;
+      console.warn('MP3 not streamable, decoding it whole:', e.message);
+    }
+  }
+  return { ...(await decodeWholeToWavFile(file, handle, isCancelled)), streamed: false };
+}
+
+async function streamMp3ToWavFile(file, handle, isCancelled) {
+  const writable = await handle.createWritable();
+  let format = null;
+  try {
+    await writable.write(new ArrayBuffer(58)); // the header, once the length is known
+    const { frames, rate, channels } = await decodeMp3(file, {
+      begin: (rate, channels) => (format = { rate, channels }),
+      write: (pcm) => writable.write(pcm),
+      isCancelled,
+    });
+    await writable.write({ type: 'write', position: 0, data: floatWavHeader(channels, rate, frames) });
+    await writable.close();
+    return { frames, seconds: frames / rate, rate: format.rate };
+  } catch (e) {
+    await writable.abort().catch(() => {});
+    throw e;
+  }
+}
+
+async function decodeWholeToWavFile(file, handle, isCancelled) {
   if (file.size > WHOLE_FILE_LIMIT) {
     const mb = (n) => Math.round(n / 1048576);
     throw new DecodeError(

@@ -97,8 +97,11 @@ async function run(job) {
     if (kind === 'empty') throw new DecodeError('This file is empty (0 bytes): there is no audio to separate.');
     await opfs.dir(work, true);
     let input = `inbox/${job.key}`; // a WAV is read in place, a window at a time
+    let decode = 'none (WAV read in place)';
     if (kind !== 'wav') {
-      await decodeToWavFile(file, await opfs.fileHandle(`${work}/input.wav`, true), cancelled);
+      const t = performance.now();
+      const { streamed } = await decodeToWavFile(file, await opfs.fileHandle(`${work}/input.wav`, true), cancelled);
+      decode = `${streamed ? 'MP3 in pieces (WebCodecs)' : 'whole file (decodeAudioData)'} in ${Math.round(performance.now() - t) / 1000} s`;
       input = `${work}/input.wav`;
     }
     if (cancelled()) throw cancelledError();
@@ -116,7 +119,7 @@ async function run(job) {
       files.push({ stem, url, bytes: f.size });
     }
     const { stems, frames, warnings } = outcome.result;
-    await tell({ type: 'finished', id: job.id, files, result: { stems, frames, warnings }, timings: outcome.timings });
+    await tell({ type: 'finished', id: job.id, files, result: { stems, frames, warnings }, timings: { ...outcome.timings, decode } });
   } catch (e) {
     await inbox.remove(job.key);
     releaseUrls(job.id);
