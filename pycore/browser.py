@@ -162,7 +162,8 @@ def _clip_warnings(sink: WavStems) -> list[str]:
     describe = getattr(sink, "clip_messages", None)
     if callable(describe):
         return list(describe())
-    return [f"{stem}: {n:,} samples were beyond full scale and clamped" for stem, n in sink.clipped.items()]
+    clipped = getattr(sink, "clipped", {})
+    return [f"{stem}: {n:,} samples were beyond full scale and clamped" for stem, n in clipped.items()]
 
 
 async def separate_file(opts):

@@ -153,3 +153,24 @@ def test_bad_inputs_get_a_result_or_a_plain_message(browser, popup, lithium, tmp
     assert not problems, "\n".join(problems)
     assert not inbox_entries(popup), "songs or scratch were left in the extension's storage"
     assert not any(r["status"] in ("running", "queued") for r in job_rows(popup))
+
+
+def test_clamp_mode_reaches_the_engine_and_the_clipping_is_reported(browser, popup, lithium, tmp_path):
+    song = tmp_path / "Too loud.wav"
+    sf.write(song, music(lithium, 2.0) * 3.0, RATE, subtype="FLOAT")  # peaks far beyond full scale
+    popup.set_input_files("#files", [str(song)])
+    popup.check("input[name=stems][value=two]")
+    popup.select_option("#format", "wav16")
+    popup.select_option("#clip", "clamp")
+    popup.click("#start")
+    row = wait_for_job(popup, song.name, {"done", "failed", "cancelled", "interrupted"}, JOB_TIMEOUT)
+    assert row["status"] == "done", row["text"]
+    assert "clamped" in row["text"], row["text"]  # never silently
+    popup.select_option("#clip", "rescale")  # back to the default for the tests that follow
+    peaks = {}
+    for path in wait_for_files(browser.downloads / "Demixer" / "Too loud", ["vocals.wav", "instrumental.wav"], 60):
+        data, info = read_stem(path)
+        assert info.subtype == "PCM_16" and len(data) == 2 * RATE
+        peaks[path.stem] = float(np.abs(data).max())
+    clamped = [stem for stem in peaks if f"{stem}:" in row["text"]]
+    assert clamped and all(peaks[s] >= 0.999 for s in clamped), (peaks, row["text"])  # clamped at full scale
