@@ -8,9 +8,14 @@
 //
 // Messages in (from offscreen.js):
 //   {type: 'warmup'}                                    load everything now
-//   {type: 'separate', id, left, right, stems, format, preset, cancel}
-//       left/right: Float32Array at 44.1 kHz (transferred); cancel: Int32Array
-//       on a SharedArrayBuffer, set to 1 by the offscreen document to cancel.
+//   {type: 'separate-file', id, input, outDir, stems, format, preset, clip, cancel}
+//       cancel: Int32Array (on a SharedArrayBuffer where the page is cross-origin
+//       isolated), set to 1 by the offscreen document to cancel.
+//       input: OPFS path of a WAV (any rate, channels, sample format), read in
+//       place; the stems are written to OPFS outDir/<stem>.wav as they come, so
+//       memory stays bounded by a few segments whatever the song's length.
+//       Answers 'done' (result.files: the stem paths, complete and closed) or
+//       'failed' (input: true when the file, not the engine, is at fault).
 // Messages out:
 //   {type: 'engine', id, stage: 'loading', what}        cold-start steps
 //   {type: 'ready', id, backend, timings}               engine loaded
@@ -20,11 +25,12 @@
 //   {type: 'failed', id, error, cancelled}
 
 import { loadPyodide } from './vendor/pyodide/pyodide.mjs';
+import { openSync } from './opfs.js';
 
 const BASE = new URL('./', import.meta.url);
 const PYCORE_DIR = '/lib/demixer/pycore';
 
-let enginePromise = null; // resolves to {pyodide, separatePcm, model}
+let enginePromise = null; // resolves to {pyodide, separateFile, model}
 
 function post(msg, transfer = []) {
   self.postMessage(msg, transfer);
@@ -97,7 +103,7 @@ del _DEMIXER_BASE
   // attribute proxy that would die with it.
   const browser = pyodide.pyimport('pycore.browser');
   timings.pycore = seconds(t);
-  return { pyodide, separatePcm: (opts) => browser.separate_pcm(opts), timings };
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), timings };
 }
 
 // ---------------------------------------------------------------- model side
@@ -167,7 +173,7 @@ function engine(id) {
       // Python and the model load side by side: one is mostly CPU, the other I/O.
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { pyodide: py.pyodide, separatePcm: py.separatePcm, model: m.model, timings };
+      return { pyodide: py.pyodide, separateFile: py.separateFile, model: m.model, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
@@ -199,7 +205,6 @@ function ownCopy(x, Type, format) {
 }
 
 const asFloat32 = (x) => ownCopy(x, Float32Array, 'f32');
-const asBytes = (x) => ownCopy(x, Uint8Array, 'u8');
 
 function toPlain(result) {
   if (result && typeof result.toJs === 'function') {
@@ -210,65 +215,94 @@ function toPlain(result) {
   return result;
 }
 
-async function separate(msg) {
+// ------------------------------------------------------------ long files
+
+const LAYOUTS = { four: ['drums', 'bass', 'other', 'vocals'], two: ['vocals', 'instrumental'] };
+
+async function separateFile(msg) {
   const { id } = msg;
   const cancel = msg.cancel || new Int32Array(1);
   const isCancelled = () => Atomics.load(cancel, 0) !== 0;
+  const cancelled = () => Object.assign(new Error('cancelled'), { cancelled: true });
   const timings = {};
-  let t = performance.now();
   const warm = enginePromise !== null;
   const eng = await engine(id);
   post({ type: 'ready', id, backend: eng.model.backend, timings: warm ? { warm: true } : eng.timings });
   timings.engine = warm ? 0 : eng.timings.total;
-  if (isCancelled()) throw Object.assign(new Error('cancelled'), { cancelled: true });
+  if (isCancelled()) throw cancelled();
 
-  t = performance.now();
+  const stems = LAYOUTS[msg.stems];
+  if (!stems) throw new Error(`unknown stems choice ${msg.stems}`);
+  // Sync access handles: plain synchronous reads and writes for Python, and no
+  // copy of the file in memory. Each is exclusive, so all are closed below.
+  const opened = [];
+  const open = async (path, how) => {
+    const f = await openSync(path, how);
+    opened.push(f);
+    return f;
+  };
+  const t = performance.now();
   let last = performance.now();
   const segmentSeconds = [];
   const modelSegments = []; // the model's own time per segment (in its worker)
   let modelSeconds = 0; // of the segment in progress: the rest is Python (STFT, blending, WAV)
-  const opts = {
-    left: msg.left,
-    right: msg.right,
-    stems: msg.stems,
-    format: msg.format,
-    preset: msg.preset ?? 'balanced',
-    // Returns at once with the model's promise: pycore makes the next segment's
-    // inputs and blends the last one's outputs while the model works.
-    runModel: (wave, spec) =>
-      eng.model.run(asFloat32(wave), asFloat32(spec)).then(({ out, seconds: s }) => {
-        modelSeconds += s;
-        return out;
-      }),
-    onStemBytes: (stem, bytes) => {
-      const copy = asBytes(bytes);
-      post({ type: 'bytes', id, stem: String(stem), bytes: copy }, [copy.buffer]);
-    },
-    onProgress: (done, total) => {
-      const now = performance.now();
-      // (0, total) comes before the first segment: the time until then is no segment's.
-      const s = Number(done) > 0 ? (now - last) / 1000 : 0;
-      last = now;
-      if (s) segmentSeconds.push(s);
-      const model = modelSeconds;
-      modelSeconds = 0;
-      if (s) modelSegments.push(Math.round(model * 100) / 100);
-      post({ type: 'progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
-    },
-    isCancelled,
-  };
-  let result;
   try {
-    result = toPlain(await eng.separatePcm(opts));
-  } catch (e) {
-    if (isCancelled()) throw Object.assign(new Error('cancelled'), { cancelled: true });
-    throw e;
+    const input = await open(msg.input);
+    const outputs = {};
+    for (const stem of stems) outputs[stem] = await open(`${msg.outDir}/${stem}.wav`, { create: true, truncate: true });
+    const opts = {
+      input,
+      outputs,
+      stems: msg.stems,
+      format: msg.format,
+      clip: msg.clip || 'rescale',
+      preset: msg.preset || 'balanced',
+      // Returns at once with the model's promise: pycore makes the next segment's
+      // inputs and blends the last one's outputs while the model works.
+      runModel: (wave, spec) =>
+        eng.model.run(asFloat32(wave), asFloat32(spec)).then(({ out, seconds: s }) => {
+          modelSeconds += s;
+          return out;
+        }),
+      onProgress: (done, total) => {
+        const now = performance.now();
+        // (0, total) comes before the first segment: the time until then is no segment's.
+        const s = Number(done) > 0 ? (now - last) / 1000 : 0;
+        last = now;
+        if (s) segmentSeconds.push(s);
+        const model = modelSeconds;
+        modelSeconds = 0;
+        if (s) modelSegments.push(Math.round(model * 100) / 100);
+        post({ type: 'progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
+      },
+      isCancelled,
+    };
+    let result;
+    try {
+      result = toPlain(await eng.separateFile(opts));
+    } catch (e) {
+      if (isCancelled()) throw cancelled();
+      throw e;
+    }
+    if (result.error) {
+      const text = String(result.error);
+      throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
+    }
+    result.files = result.stems.map((stem) => ({ stem, path: `${msg.outDir}/${stem}.wav` }));
+    timings.separate = seconds(t);
+    timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
+    timings.model_segments = modelSegments;
+    timings.backend = eng.model.backend;
+    return { result, timings };
+  } finally {
+    for (const f of opened) {
+      try {
+        f.close();
+      } catch {
+        /* closed already */
+      }
+    }
   }
-  timings.separate = seconds(t);
-  timings.segments = segmentSeconds.map((s) => Math.round(s * 100) / 100);
-  timings.model_segments = modelSegments;
-  timings.backend = eng.model.backend;
-  return { result, timings };
 }
 
 // One job at a time: the offscreen document queues, but guard anyway.
@@ -281,13 +315,13 @@ self.onmessage = (event) => {
       (eng) => post({ type: 'ready', id: msg.id ?? null, backend: eng.model.backend, timings: eng.timings }),
       (e) => post({ type: 'failed', id: msg.id ?? null, error: describe(e), cancelled: false }),
     );
-  } else if (msg.type === 'separate') {
+  } else if (msg.type === 'separate-file') {
     busy = busy.then(async () => {
       try {
-        const { result, timings } = await separate(msg);
+        const { result, timings } = await separateFile(msg);
         post({ type: 'done', id: msg.id, result, timings });
       } catch (e) {
-        post({ type: 'failed', id: msg.id, error: describe(e), cancelled: Boolean(e && e.cancelled) });
+        post({ type: 'failed', id: msg.id, error: describe(e), cancelled: Boolean(e && e.cancelled), input: Boolean(e && e.input) });
       }
     });
   }

@@ -1,12 +1,15 @@
 // The offscreen document: where a job's data flows.
 //
-//   inbox (OPFS) -> decode (audio_decode.js) -> engine worker (engine_worker.js)
-//   -> WAV bytes per stem, collected as Blob parts -> blob: URLs -> service worker
-//   (which downloads them; only it may call chrome.downloads, and only a
-//   document may create blob: URLs).
+//   inbox (OPFS) -> WAV: read in place by the engine; other formats: decoded
+//   (audio_decode.js) into an OPFS scratch WAV -> engine worker (engine_worker.js)
+//   -> each stem written to OPFS work/<job>/<stem>.wav as it comes -> blob: URLs
+//   of those files -> service worker (which downloads them; only it may call
+//   chrome.downloads, and only a document may create blob: URLs). Nothing the
+//   size of the song is held in memory, except while decoding a compressed file.
+//   A job's OPFS scratch goes when it ends; a crash's is swept when this page starts.
 //
 // Messages in (from the service worker, `to: 'offscreen'`):
-//   {type: 'run', job: {id, key, name, stems, format, preset}}
+//   {type: 'run', job: {id, key, name, stems, format, preset, clip}}
 //   {type: 'cancel', id}      {type: 'release', id}      {type: 'ping'}
 // Messages out (`to: 'sw'`):
 //   {type: 'stage', id, stage: 'decoding'|'engine'|'separating', detail, done, total, seconds}
@@ -17,7 +20,8 @@
 
 import { runtime } from './platform.js';
 import * as inbox from './inbox.js';
-import { decodeToStereo, DecodeError } from './audio_decode.js';
+import { decodeToWavFile, sniff, DecodeError } from './audio_decode.js';
+import * as opfs from './opfs.js';
 import { startRecording, stopRecording, isRecording } from './tab_recorder.js';
 
 const IDLE_MS = 5 * 60 * 1000;
@@ -30,7 +34,9 @@ const SHARED_MEMORY = typeof SharedArrayBuffer === 'function' && globalThis.cros
 
 let worker = null; // the engine, kept warm between jobs
 let idleTimer = null;
-let queue = Promise.resolve(); // one job at a time
+// One job at a time; the first waits for the sweep of scratch a crash left behind
+// (no job can be running when this page starts).
+let queue = opfs.sweepWork();
 const jobs = new Map(); // id -> {cancel: Int32Array, urls: [], crash}
 const cancelledEarly = new Set(); // cancelled before their 'run' arrived
 
@@ -73,7 +79,7 @@ function armIdleTimer() {
 // ------------------------------------------------------------------ one job
 
 function plainError(e) {
-  if (e instanceof DecodeError) return e.message;
+  if (e instanceof DecodeError || e?.input) return e.message;
   const text = String(e?.message ?? e);
   if (/memory|allocation|Aborted/i.test(text)) {
     return 'The computer ran out of memory while separating this song. Close other tabs or try a shorter file.';
@@ -91,31 +97,50 @@ async function run(job) {
   jobs.set(job.id, state);
   if (cancelledEarly.delete(job.id)) Atomics.store(cancel, 0, 1);
   const cancelled = () => Atomics.load(cancel, 0) !== 0;
+  const cancelledError = () => Object.assign(new Error('cancelled'), { cancelled: true });
+  const work = opfs.jobDir(job.id);
   try {
     await tell({ type: 'stage', id: job.id, stage: 'decoding' });
     const file = await inbox.get(job.key).catch(() => {
       throw new Error('the song was not found in the inbox (was it removed?)');
     });
-    const pcm = await decodeToStereo(await file.arrayBuffer());
-    await inbox.remove(job.key); // decoded: the copy is no longer needed
-    if (cancelled()) throw Object.assign(new Error('cancelled'), { cancelled: true });
+    const kind = sniff(new Uint8Array(await file.slice(0, 12).arrayBuffer()));
+    if (kind === 'empty') throw new DecodeError('This file is empty (0 bytes): there is no audio to separate.');
+    await opfs.dir(work, true);
+    let input = `inbox/${job.key}`; // a WAV is read in place, a window at a time
+    let decode = 'none (WAV read in place)';
+    if (kind !== 'wav') {
+      const t = performance.now();
+      const { streamed } = await decodeToWavFile(file, await opfs.fileHandle(`${work}/input.wav`, true), cancelled);
+      decode = `${streamed ? 'MP3 in pieces (WebCodecs)' : 'whole file (decodeAudioData)'} in ${Math.round(performance.now() - t) / 1000} s`;
+      input = `${work}/input.wav`;
+    }
+    if (cancelled()) throw cancelledError();
 
-    const outcome = await separate(job, pcm, state);
-    const files = outcome.stems.map(({ stem, blob }) => {
-      const url = URL.createObjectURL(blob);
+    const outcome = await separateFile(job, input, work, state);
+    // The stems are complete: the song's copies are no longer needed.
+    await inbox.remove(job.key);
+    await opfs.remove(`${work}/input.wav`);
+    const files = [];
+    for (const { stem, path } of outcome.result.files) {
+      const f = await (await opfs.fileHandle(path)).getFile();
+      if (f.size < 44) throw new Error(`the ${stem} stem is empty`);
+      const url = URL.createObjectURL(f); // backed by the file on disk, not by memory
       state.urls.push(url);
-      return { stem, url, bytes: blob.size };
-    });
-    const result = { ...outcome.result, warnings: [...pcm.warnings, ...(outcome.result.warnings || [])] };
-    await tell({ type: 'finished', id: job.id, files, result, timings: outcome.timings });
+      files.push({ stem, url, bytes: f.size });
+    }
+    const { stems, frames, warnings } = outcome.result;
+    await tell({ type: 'finished', id: job.id, files, result: { stems, frames, warnings }, timings: { ...outcome.timings, decode } });
   } catch (e) {
     await inbox.remove(job.key);
+    releaseUrls(job.id);
+    await opfs.remove(work); // no partial stems stay behind
     const wasCancelled = Boolean(e?.cancelled) || cancelled();
     if (!wasCancelled) console.error(e);
     // After a failure inside the engine (out of memory, say) its Python or
     // runtime state is suspect: the next job starts a fresh one (a few seconds).
-    if (!wasCancelled && !(e instanceof DecodeError)) releaseEngine();
-    releaseUrls(job.id);
+    // A bad input is no such failure.
+    if (!wasCancelled && !(e instanceof DecodeError) && !e?.input) releaseEngine();
     jobs.delete(job.id);
     await tell({ type: 'failed', id: job.id, cancelled: wasCancelled, error: wasCancelled ? 'Cancelled' : plainError(e) });
   } finally {
@@ -124,10 +149,9 @@ async function run(job) {
   }
 }
 
-function separate(job, pcm, state) {
+function separateFile(job, input, work, state) {
   return new Promise((resolve, reject) => {
     const w = engineWorker();
-    const parts = new Map(); // stem -> [Uint8Array, ...]
     const started = performance.now();
     const done = (fn, value) => {
       w.removeEventListener('message', onMessage);
@@ -136,6 +160,7 @@ function separate(job, pcm, state) {
       fn(value);
     };
     state.crash = (message) => done(reject, new Error(message));
+    // Without shared memory (Firefox) the worker cannot see the cancel flag: stop it.
     state.abort = () => {
       releaseEngine();
       done(reject, Object.assign(new Error('cancelled'), { cancelled: true }));
@@ -152,35 +177,26 @@ function separate(job, pcm, state) {
         case 'progress':
           tell({ type: 'progress', id: job.id, done: m.done, total: m.total, seconds: m.seconds, backend: m.backend });
           break;
-        case 'bytes': {
-          if (!parts.has(m.stem)) parts.set(m.stem, []);
-          parts.get(m.stem).push(m.bytes);
+        case 'done':
+          done(resolve, { result: m.result, timings: { ...m.timings, wall: (performance.now() - started) / 1000 } });
           break;
-        }
-        case 'done': {
-          const stems = m.result.stems.map((stem) => ({ stem, blob: new Blob(parts.get(stem) || [], { type: 'audio/wav' }) }));
-          parts.clear();
-          const broken = stems.find(({ blob }) => blob.size < 44);
-          if (broken) done(reject, new Error(`the ${broken.stem} stem is empty`));
-          else done(resolve, { stems, result: m.result, timings: { ...m.timings, wall: (performance.now() - started) / 1000 } });
-          break;
-        }
         case 'failed':
-          parts.clear();
-          done(reject, Object.assign(new Error(m.error), { cancelled: m.cancelled }));
+          done(reject, Object.assign(new Error(m.error), { cancelled: m.cancelled, input: m.input }));
           break;
       }
     };
     w.addEventListener('message', onMessage);
-    const { left, right } = pcm;
-    // Transfer, not copy: the decoded song may be hundreds of megabytes.
-    const transfer = left.buffer === right.buffer ? [left.buffer] : [left.buffer, right.buffer];
-    const message = { type: 'separate', id: job.id, left, right, stems: job.stems, format: job.format, preset: job.preset, cancel: state.cancel };
-    try {
-      w.postMessage(message, transfer);
-    } catch {
-      w.postMessage(message); // a buffer that cannot be transferred is copied
-    }
+    w.postMessage({
+      type: 'separate-file',
+      id: job.id,
+      input,
+      outDir: work,
+      stems: job.stems,
+      format: job.format,
+      preset: job.preset || 'balanced',
+      clip: job.clip || 'rescale',
+      cancel: state.cancel,
+    });
   });
 }
 
@@ -210,9 +226,10 @@ runtime.onMessage((msg) => {
       return { ok: true, found: Boolean(state) };
     }
     case 'release':
+      // The downloads are complete (or cancelled): the stems' files can go.
       releaseUrls(msg.id);
       jobs.delete(msg.id);
-      return { ok: true };
+      return opfs.remove(opfs.jobDir(msg.id)).then(() => ({ ok: true }));
     // Tab capture (tab_recorder.js): the recording reports its level as
     // 'capture-level' and its end, whatever caused it, as 'capture-saved'.
     case 'capture-start':

@@ -45,6 +45,17 @@ export const storage = {
   set: (key, value) => ext().storage.local.set({ [key]: value }),
 };
 
+// Cleared when the browser restarts (or the extension is reloaded), unlike
+// storage.local: a marker here tells a fresh browser session from a service
+// worker that was merely stopped and started again.
+export const sessionStorage = {
+  async get(key, fallback) {
+    const got = await ext().storage.session.get(key);
+    return got[key] ?? fallback;
+  },
+  set: (key, value) => ext().storage.session.set({ [key]: value }),
+};
+
 export const downloads = {
   // Returns the download id.
   start: ({ url, filename }) => ext().downloads.download({ url, filename, conflictAction: 'uniquify', saveAs: false }),

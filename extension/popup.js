@@ -83,6 +83,7 @@ async function start() {
   const stems = document.querySelector('input[name=stems]:checked').value;
   const format = $('format').value;
   const preset = $('preset').value;
+  const clip = $('clip').value;
   const entries = [];
   try {
     for (const f of files) {
@@ -96,7 +97,7 @@ async function start() {
     $('start').disabled = false;
     return;
   }
-  send({ type: 'enqueue', files: entries, stems, format, preset });
+  send({ type: 'enqueue', files: entries, stems, format, preset, clip });
   chosen = [];
   $('files').value = '';
   $('start').textContent = 'Start';
@@ -133,6 +134,8 @@ function statusText(job) {
       return `Saved to Downloads/Demixer/${job.folder}/`;
     case 'cancelled':
       return 'Cancelled';
+    case 'interrupted':
+      return job.error || 'Interrupted';
     case 'failed':
       return job.error || 'Failed';
     default:
@@ -193,6 +196,13 @@ function jobView(job) {
     cancel.addEventListener('click', () => send({ type: 'cancel', id: job.id }));
     actions.append(cancel);
   }
+  if (job.status === 'interrupted' && job.retry) {
+    const again = document.createElement('button');
+    again.className = 'retry';
+    again.textContent = 'Retry';
+    again.addEventListener('click', () => send({ type: 'retry', id: job.id }));
+    actions.append(again);
+  }
   if (job.status === 'done') {
     const show = document.createElement('button');
     show.className = 'show';
@@ -235,7 +245,7 @@ function render() {
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
   });
   $('empty').hidden = jobs.length > 0;
-  $('clear').hidden = !jobs.some((j) => ['done', 'failed', 'cancelled'].includes(j.status));
+  $('clear').hidden = !jobs.some((j) => ['done', 'failed', 'cancelled', 'interrupted'].includes(j.status));
 }
 
 // ------------------------------------------------------------------ wiring

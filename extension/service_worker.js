@@ -9,7 +9,7 @@
 // stops an idle service worker at any time and every event starts it again, so
 // each handler reads the state, changes it and writes it back, one at a time.
 
-import { runtime, storage, downloads, enginePage } from './platform.js';
+import { runtime, storage, sessionStorage, downloads, enginePage } from './platform.js';
 import * as inbox from './inbox.js';
 import { captureControl } from './capture_control.js';
 
@@ -20,6 +20,7 @@ const ACTIVE = new Set(['queued', 'running', 'cancelling', 'saving']);
 const STEMS = new Set(['four', 'two']);
 const FORMATS = new Set(['wav16', 'wav24', 'float32']);
 const PRESETS = new Set(['fast', 'balanced', 'best']); // pycore/separate.py PRESETS
+const CLIP_MODES = new Set(['rescale', 'clamp']);
 
 // ------------------------------------------------------------------ state
 
@@ -88,11 +89,11 @@ function pump(jobs) {
   const job = jobs.find((j) => j.status === 'queued');
   if (!job) return;
   Object.assign(job, { status: 'running', stage: 'starting', detail: '', started: Date.now(), done: 0, total: 0 });
-  const { id, key, name, stems, format, preset } = job;
+  const { id, key, name, stems, format, preset, clip } = job;
   (async () => {
     try {
       await ensureEngine();
-      await tellEngine({ type: 'run', job: { id, key, name, stems, format, preset } });
+      await tellEngine({ type: 'run', job: { id, key, name, stems, format, preset, clip } });
     } catch (e) {
       console.error(e);
       await fail(id, `The engine could not start: ${e?.message ?? e}`);
@@ -112,10 +113,11 @@ async function fail(id, error) {
 
 // ------------------------------------------------------------------ from the popup
 
-async function enqueue({ files, stems, format, preset = 'balanced' }) {
+async function enqueue({ files, stems, format, preset = 'balanced', clip = 'rescale' }) {
   if (!STEMS.has(stems)) throw new Error(`unknown stems choice ${stems}`);
   if (!FORMATS.has(format)) throw new Error(`unknown format ${format}`);
   if (!PRESETS.has(preset)) throw new Error(`unknown quality preset ${preset}`);
+  if (!CLIP_MODES.has(clip)) throw new Error(`unknown clip mode ${clip}`);
   await update((jobs) => {
     for (const f of files) {
       jobs.push({
@@ -126,6 +128,7 @@ async function enqueue({ files, stems, format, preset = 'balanced' }) {
         stems,
         format,
         preset,
+        clip,
         status: 'queued',
         stage: 'waiting',
         created: Date.now(),
@@ -179,7 +182,37 @@ async function checkEngineAlive() {
   const jobs = await storage.get('jobs', []);
   const stuck = jobs.filter((j) => (j.status === 'running' || j.status === 'cancelling') && Date.now() - j.started > 15000);
   if (stuck.length === 0 || (await enginePage.isOpen(OFFSCREEN))) return;
-  for (const j of stuck) await fail(j.id, 'The engine stopped unexpectedly. Please try again.');
+  await interrupt(new Set(stuck.map((j) => j.id)), 'Interrupted: the engine stopped unexpectedly.');
+}
+
+// Marks jobs as interrupted, never silently dropped; one whose song is still in
+// the inbox can be retried.
+async function interrupt(ids, why) {
+  const waiting = new Set(await inbox.keys().catch(() => []));
+  await update((jobs) => {
+    for (const j of jobs) {
+      if (!ids.has(j.id) || !ACTIVE.has(j.status)) continue;
+      if (j.status === 'cancelling') Object.assign(j, { status: 'cancelled', finished: Date.now() });
+      else Object.assign(j, { status: 'interrupted', error: why, retry: waiting.has(j.key), finished: Date.now() });
+    }
+    pump(jobs);
+  });
+}
+
+async function retry(id) {
+  const waiting = new Set(await inbox.keys().catch(() => []));
+  await update((jobs) => {
+    const job = byId(jobs, id);
+    if (!job || job.status !== 'interrupted') return;
+    if (!waiting.has(job.key)) {
+      job.retry = false;
+      throw new Error('The song is no longer in the inbox: choose the file again.');
+    }
+    // To the end of the queue, as a fresh job of the same song and settings.
+    jobs.splice(jobs.indexOf(job), 1);
+    jobs.push(Object.assign(job, { status: 'queued', stage: 'waiting', error: '', retry: false, done: 0, total: 0, created: Date.now() }));
+    pump(jobs);
+  });
 }
 
 runtime.onConnect((port) => {
@@ -192,6 +225,7 @@ runtime.onConnect((port) => {
       else if (msg.type === 'cancel') await cancel(msg.id);
       else if (msg.type === 'show') await show(msg.id);
       else if (msg.type === 'clear') await clearFinished();
+      else if (msg.type === 'retry') await retry(msg.id);
       else if (msg.type === 'state') await update(() => {});
       else await capture.onPopupMessage(msg);
     } catch (e) {
@@ -292,7 +326,12 @@ export function folderName(fileName) {
   name = name.replace(/[\u0000-\u001f\u007f<>:"/\\|?*~]/g, '_').replace(/\s+/g, ' ').trim();
   name = name.replace(/^[.\s]+|[.\s]+$/g, '');
   if (/^(con|prn|aux|nul|com\d|lpt\d)$/i.test(name)) name = `${name}_`;
-  if (name.length > 80) name = name.slice(0, 80).trim();
+  if (name.length > 80) name = [...name].slice(0, 80).join('').trim();
+  // File systems limit a name to 255 bytes: keep well under in UTF-8 (CJK takes
+  // 3 bytes a character, emoji 4), cutting between characters, not inside one.
+  const bytes = (t) => new TextEncoder().encode(t).length;
+  while (bytes(name) > 150) name = [...name].slice(0, -1).join('').trim();
+  name = name.replace(/[.\s]+$/g, '');
   return name || 'Untitled';
 }
 
@@ -411,18 +450,30 @@ downloads.onChanged(async (delta) => {
 
 // ------------------------------------------------------------------ browser start
 
-// Jobs cut short by closing the browser (or reloading the extension) cannot
-// resume: their engine page is gone.
-async function abandonInterrupted() {
-  await update((jobs) => {
-    for (const j of jobs) {
-      if (ACTIVE.has(j.status)) Object.assign(j, { status: 'failed', error: 'Interrupted: the browser was closed.', finished: Date.now() });
-    }
-  });
-  for (const key of await inbox.keys().catch(() => [])) await inbox.remove(key);
+// Jobs cut short by closing the browser (or reloading the extension) cannot go
+// on: their engine page is gone. They are shown as interrupted (with Retry while
+// their song is still in the inbox), never dropped. A marker in session storage,
+// which the browser clears when it restarts, tells such a start from a service
+// worker that was merely stopped while a job ran on in the offscreen document.
+async function noticeBrowserStart() {
+  if (await sessionStorage.get('sessionStarted', false)) return;
+  await sessionStorage.set('sessionStarted', Date.now());
+  const jobs = await storage.get('jobs', []);
+  const cut = jobs.filter((j) => ACTIVE.has(j.status) && j.status !== 'queued');
+  await interrupt(new Set(cut.map((j) => j.id)), 'Interrupted: the browser was closed while this job ran.');
+  // Songs no job will use again go; scratch of the engine is swept by the engine page.
+  const kept = new Set((await storage.get('jobs', [])).filter((j) => j.status === 'queued' || (j.status === 'interrupted' && j.retry)).map((j) => j.key));
+  for (const key of await inbox.keys().catch(() => [])) {
+    if (kept.has(key)) continue;
+    // A song the popup copied in a moment ago is about to be queued: leave it.
+    const file = await inbox.get(key).catch(() => null);
+    if (!file || Date.now() - file.lastModified > 60000) await inbox.remove(key);
+  }
+  await update((all) => pump(all)); // queued jobs that never started now can
 }
-runtime.onStartup(abandonInterrupted);
-runtime.onInstalled(abandonInterrupted);
+const browserStart = noticeBrowserStart().catch((e) => console.error(e));
+runtime.onStartup(() => browserStart);
+runtime.onInstalled(() => browserStart);
 
 // ------------------------------------------------------------------ tab capture
 

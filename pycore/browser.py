@@ -1,17 +1,23 @@
 """The core's entry point inside the extension (Pyodide), called by extension/engine_worker.js.
 
-    result = await pyodide.pyimport("pycore.browser").separate_pcm(opts)
+    result = await pyodide.pyimport("pycore.browser").separate_file(opts)
 
+OPFS in, OPFS out: memory is bounded by a few segments whatever the song's length.
 opts is a JS object:
-  left, right     Float32Array, 44,100 Hz, equal length (mono: the same array twice)
+  input           a JS file (see below) holding a WAV of any rate, channels, sample format
+  outputs         {stem: JS file} for each stem of the layout, empty, opened for writing
   stems           'four' | 'two'            format   'wav16' | 'wav24' | 'float32'
   preset          'fast' | 'balanced' | 'best'   (pycore.separate.PRESETS)
+  clip            'rescale' (default) | 'clamp': what to do with stems beyond full scale
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
-  onStemBytes(stem, Uint8Array)   per stem: the WAV header first, then PCM in order
   onProgress(done, total)         model segments
-  isCancelled() -> bool           when true, separate_pcm raises Cancelled
-Returns {stems, frames, warnings}.
+  isCancelled() -> bool           when true, separate_file raises Cancelled
+A JS file is random access over an OPFS FileSystemSyncAccessHandle:
+  read(pos, n) -> Uint8Array (shorter at the end), write(pos, Uint8Array) -> n,
+  size(), truncate(n), flush()
+Returns {stems, frames, warnings}, or {error} when the input is not audio we can
+read (a plain sentence for the user; the engine stays usable).
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ import numpy as np
 from pyodide.ffi import to_js
 
 from .separate import Options, separate
-from .sources import ArraySource
-from .stem_files import WavStems
+from .sources import wav_source
+from .stem_files import CLIP_MODES, WavStems
 
 
 def _array(js) -> np.ndarray:
@@ -51,33 +57,86 @@ class _JsRunner:
         return _array(result[0]), _array(result[1])
 
 
-class _JsStream:
-    """A write-only stream that hands each chunk of a stem's bytes to JavaScript."""
+class JsFile:
+    """A Python binary stream (read, write, seek, tell, truncate) over a JS file of engine_worker.js.
 
-    def __init__(self, stem: str, on_bytes):
-        self._stem, self._on_bytes = stem, on_bytes
+    WavReader reads the input through it at random positions; the stem sink
+    writes (and, to rescale clipped stems, re-reads and truncates) through it.
+    """
 
-    def write(self, data: bytes) -> None:
-        self._on_bytes(self._stem, to_js(data))
+    def __init__(self, js):
+        self._js = js
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: int(self._js.size())}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = max(0, int(self._js.size()) - self._pos)
+        if n == 0:
+            return b""
+        data = self._js.read(self._pos, n).to_bytes()
+        self._pos += len(data)
+        return data
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        written = int(self._js.write(self._pos, to_js(data)))
+        if written != len(data):
+            raise OSError(f"the browser's storage took {written} of {len(data)} bytes (is the disk full?)")
+        self._pos += written
+        return written
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        self._js.truncate(size)
+        return size
+
+    def flush(self) -> None:
+        self._js.flush()
 
     def close(self) -> None:
-        pass
+        self._js.flush()  # the handle itself is closed by engine_worker.js, which opened it
 
 
-async def separate_pcm(opts):
-    mix = np.stack([_array(opts.left), _array(opts.right)])
+async def separate_file(opts):
+    from js import Object
+
+    def answer(d: dict):
+        return to_js(d, dict_converter=Object.fromEntries)
+
+    clip = str(opts.clip) if getattr(opts, "clip", None) else "rescale"
+    if clip not in CLIP_MODES:
+        raise ValueError(f"clip must be 'rescale' or 'clamp', not {clip!r}")
     options = Options.preset(str(opts.preset), stems=str(opts.stems))
-    sink = WavStems(str(opts.format), lambda stem: _JsStream(stem, opts.onStemBytes))
+    try:
+        source = wav_source(JsFile(opts.input))
+        if source.frames == 0:
+            raise ValueError("the file contains no audio (0 samples)")
+    except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
+        return answer({"error": str(e)})
+    sink = WavStems(str(opts.format), lambda stem: JsFile(getattr(opts.outputs, stem)), clip=clip)
     report = await separate(
-        ArraySource(mix),
+        source,
         _JsRunner(opts.runModel),
         sink,
         options,
         on_progress=lambda done, total: opts.onProgress(done, total),
         is_cancelled=lambda: bool(opts.isCancelled()),
     )
-    warnings = report.warnings + [f"{stem}: {n} samples were beyond full scale and clamped" for stem, n in sink.clipped.items()]
-    from js import Object
-
-    return to_js({"stems": list(report.stems), "frames": report.frames, "warnings": warnings},
-                 dict_converter=Object.fromEntries)
+    return answer({"stems": list(report.stems), "frames": report.frames, "warnings": report.warnings + sink.messages()})

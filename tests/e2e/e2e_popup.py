@@ -32,7 +32,13 @@ class ExtensionBrowser:
         (self.profile / "Default" / "Preferences").write_text(
             json.dumps({"download": {"default_directory": str(self.downloads), "prompt_for_download": False}})
         )
-        self.context = playwright.chromium.launch_persistent_context(
+        self._playwright, self._bundle = playwright, bundle
+        self.console: list[str] = []
+        self._launch()
+
+    def _launch(self) -> None:
+        bundle = self._bundle
+        self.context = self._playwright.chromium.launch_persistent_context(
             str(self.profile),
             executable_path=CHROMIUM,
             headless=not os.environ.get("DEMIXER_E2E_HEADED"),
@@ -57,7 +63,14 @@ class ExtensionBrowser:
         cdp = self.context.browser.new_browser_cdp_session()
         cdp.send("Browser.setDownloadBehavior", {"behavior": "default"})
         cdp.detach()
-        self.console: list[str] = []
+
+    def restart(self) -> None:
+        """Closes the browser and starts it again on the same profile, as a user
+        quitting and relaunching would (the extension's storage and OPFS stay)."""
+        self.close()
+        (self.profile / "DevToolsActivePort").unlink(missing_ok=True)  # the recorder must find the new port
+        self.netlog = self.netlog.with_name(self.netlog.stem + "-restarted.json")
+        self._launch()
 
     def open_popup(self):
         page = self.context.new_page()
