@@ -33,6 +33,7 @@ class ExtensionBrowser:
             json.dumps({"download": {"default_directory": str(self.downloads), "prompt_for_download": False}})
         )
         self._playwright, self._bundle = playwright, bundle
+        self._extra_args, self._ignore_default_args = tuple(extra_args), tuple(ignore_default_args)
         self.console: list[str] = []
         self._launch()
 
@@ -53,9 +54,9 @@ class ExtensionBrowser:
                 "--disable-quic",
                 "--remote-debugging-port=0",  # the network recorder's own connection
                 f"--log-net-log={self.netlog}",
-                *extra_args,
+                *self._extra_args,
             ],
-            ignore_default_args=list(ignore_default_args) or None,
+            ignore_default_args=list(self._ignore_default_args) or None,
             accept_downloads=True,
             downloads_path=str(self.downloads),
         )
