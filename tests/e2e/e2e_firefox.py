@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from e2e_network import _WebSocket
+from e2e_popup import wait_for_row
 
 FIREFOX = "firefox-esr"
 ADDON_UUID = "6f1d3c52-8a7e-4d0b-9c1e-2b5a7d9e4f10"  # any fixed UUID: the popup's origin
@@ -251,18 +252,7 @@ def job_rows(ff: FirefoxWithAddon) -> list[dict]:
 
 
 def wait_for_job(ff: FirefoxWithAddon, name: str, statuses: set[str], timeout: float, log: list | None = None) -> dict:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        row = next((r for r in job_rows(ff) if r["name"] == name), None)
-        if row is not None:
-            if log is not None and row["text"] != last:
-                log.append((round(time.monotonic(), 1), row["text"].replace("\n", " | ")))
-            last = row["text"]
-            if row["status"] in statuses:
-                return row
-        time.sleep(0.5)
-    raise AssertionError(f"job {name!r} did not reach {sorted(statuses)} in {timeout:.0f} s; last seen: {last!r}")
+    return wait_for_row(lambda: job_rows(ff), name, statuses, timeout, log, poll=0.5)
 
 
 def wait_for_downloads(folder: Path, names: list[str], timeout: float) -> list[Path]:

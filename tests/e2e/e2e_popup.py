@@ -114,19 +114,25 @@ def job_rows(page) -> list[dict]:
     return rows
 
 
-def wait_for_job(page, name: str, statuses: set[str], timeout: float, log: list | None = None) -> dict:
+def wait_for_row(rows, name: str, statuses: set[str], timeout: float, log: list | None = None,
+                 poll: float = 0.25) -> dict:
+    """Polls `rows()` (the popup's job list, in any browser) until job `name` reaches one of `statuses`."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        row = next((r for r in job_rows(page) if r["name"] == name), None)
+        row = next((r for r in rows() if r["name"] == name), None)
         if row is not None:
             if log is not None and row["text"] != last:
                 log.append((round(time.monotonic(), 1), row["text"].replace("\n", " | ")))
             last = row["text"]
             if row["status"] in statuses:
                 return row
-        time.sleep(0.25)
+        time.sleep(poll)
     raise AssertionError(f"job {name!r} did not reach {sorted(statuses)} in {timeout:.0f} s; last seen: {last!r}")
+
+
+def wait_for_job(page, name: str, statuses: set[str], timeout: float, log: list | None = None) -> dict:
+    return wait_for_row(lambda: job_rows(page), name, statuses, timeout, log)
 
 
 def wait_for_files(folder: Path, names: list[str], timeout: float) -> list[Path]:
