@@ -39,6 +39,8 @@ def test_a_job_cut_by_a_browser_restart_is_shown_as_interrupted_and_can_be_retri
     retry = row["element"].locator("button.retry")
     assert retry.count() == 1, row["text"]
     retry.click()
+    # The row is drawn anew when the retry is taken: wait for that before waiting for the end.
+    wait_for_job(popup, song.name, {"queued", "running", "saving", "done"}, 60)
     row = wait_for_job(popup, song.name, ENDED, JOB_TIMEOUT)
     assert row["status"] == "done", row["text"]
     for path in wait_for_files(folder, ["vocals.wav", "instrumental.wav"], 60):
