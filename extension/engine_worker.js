@@ -151,10 +151,6 @@ class ModelRunner {
     this.backend = m.backend; // a GPU that failed its check has become WASM
     return { out: [m.freq, m.time], seconds: m.seconds };
   }
-
-  release() {
-    this.worker.terminate();
-  }
 }
 
 async function loadModel(report) {

@@ -1,8 +1,8 @@
 // The model runner: one onnxruntime-web session of htdemucs in a worker of its own.
 //
-// engine_worker.js (Python) starts it, so the model runs while Python makes the
-// next segment's spectrogram and inverts the last one's: neither waits for the
-// other. Segments arrive and leave as transferred buffers (no copies).
+// engine_worker.js (Python) starts it (and it ends with that worker), so the model
+// runs while Python makes the next segment's spectrogram and inverts the last
+// one's: neither waits for the other. Segments arrive and leave as transferred buffers (no copies).
 //
 // Messages in:
 //   {type: 'load', threads, gpu, profile}   create the session (WebGPU if gpu and usable, else
@@ -10,7 +10,6 @@
 //                                      prints its events to the console (bench/profile.py reads them)
 //   {type: 'end-profiling'}
 //   {type: 'run', seq, wave, spec}     Float32Arrays in the model's layout (transferred)
-//   {type: 'release'}
 // Messages out:
 //   {type: 'loaded', backend, seconds, note}
 //   {type: 'result', seq, freq, time, seconds, backend}     (transferred)
@@ -184,9 +183,6 @@ self.onmessage = async ({ data: msg }) => {
     } else if (msg.type === 'end-profiling') {
       state.session.endProfiling();
       self.postMessage({ type: 'profiled', seq: msg.seq });
-    } else if (msg.type === 'release') {
-      await state?.session.release().catch(() => {});
-      state = null;
     }
   } catch (e) {
     self.postMessage({ type: 'error', seq: msg.seq ?? null, message: e?.message ?? String(e) });
