@@ -189,8 +189,8 @@ def numpy_wheel() -> Path:
 
 
 def model_path() -> Path:
-    """The shipped model: htdemucs fetched and verified by models/fetch.py, then prepared
-    by models/prepare.py (graph optimised offline, float16 weights: half the size)."""
+    """The shipped model's stages.json: htdemucs fetched and verified by models/fetch.py, then
+    prepared by models/prepare.py (graph optimised offline, float16 weights, cut into stages)."""
     return prepare.prepared_model(CACHE)
 
 
@@ -257,7 +257,8 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     for files in ORT_FILES.values():
         for f in files:
             _place(deps["onnxruntime-web"] / f, out / "vendor" / "ort" / f)
-    _place(deps["model"], out / "models" / "htdemucs.onnx")
+    for f in sorted(deps["model"].parent.iterdir()):  # stages.json and the stages it lists
+        _place(f, out / "models" / "htdemucs" / f.name)
 
     for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
         log(f"  {label:16s} {_size(out / sub):>12,d} bytes")

@@ -1,8 +1,9 @@
 """The Firefox variant of the extension, made from the assembled Chromium bundle.
 
 Same pages, engine, Python core, runtime and model: only the manifest differs,
-the WebGPU build of onnxruntime-web stays out (see DROPPED), and a model file too
-big for addons.mozilla.org's linter is stored in parts (see split_model). Whatever
+and the WebGPU build of onnxruntime-web stays out (see DROPPED). No file may
+exceed addons.mozilla.org's linter's 100 MiB; the model's stages (models/prepare.py)
+are each well under it (check_limits says so if one grows over). Whatever
 build.py puts in dist/chrome/ (models/, vendor/) is taken as it is, so a change
 there (a smaller model, say) reaches Firefox by itself.
 
@@ -44,7 +45,6 @@ GECKO = {
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_JS_BYTES = 5 * 1024 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
-MODEL_PART_BYTES = 64 * 1024 * 1024
 JS_SUFFIXES = {".js", ".mjs"}
 
 # onnxruntime-web's WebGPU build (27 MB): Firefox exposes WebGPU to few of its
@@ -118,35 +118,15 @@ def assemble(chrome_dir: Path, out: Path) -> Path:
         dst = out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(src, dst)  # a hard link: the 100+ MB model is not copied again
+            os.link(src, dst)  # a hard link: the 89 MB model is not copied again
         except OSError:
             shutil.copy2(src, dst)
-    for model in sorted((out / "models").glob("*.onnx")):
-        if model.stat().st_size > MAX_FILE_BYTES:
-            split_model(model)
     manifest = firefox_manifest(json.loads(manifest_path.read_text()))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     limits = check_limits(out)
     log(f"  {'firefox total':16s} {limits['unpacked']:>12,d} bytes  (store limit {MAX_UNPACKED_BYTES:,d})")
     log(f"  {'largest JS':16s} {limits['largest_js_bytes']:>12,d} bytes  ({limits['largest_js']}; limit {MAX_JS_BYTES:,d})")
     return out
-
-
-def split_model(model: Path, part_bytes: int = MODEL_PART_BYTES) -> list[Path]:
-    """Replace `model` by <name>.part0, .part1 ... and <name>.parts.json, which the
-    engine (engine_worker.js, modelBytes) joins again when the whole file is absent."""
-    parts = []
-    digest = hashlib.sha256()
-    with open(model, "rb") as f:
-        while chunk := f.read(part_bytes):
-            part = model.with_name(f"{model.name}.part{len(parts)}")
-            part.write_bytes(chunk)
-            digest.update(chunk)
-            parts.append(part)
-    listing = {"bytes": model.stat().st_size, "sha256": digest.hexdigest(), "parts": [p.name for p in parts]}
-    model.with_name(model.name + ".parts.json").write_text(json.dumps(listing, indent=1) + "\n")
-    model.unlink()  # a hard link to dist/chrome's copy: that one stays
-    return parts
 
 
 # ------------------------------------------------------------------ web-ext

@@ -41,33 +41,29 @@ def segment() -> tuple[np.ndarray, np.ndarray]:
     return model_inputs(((mix - mono.mean()) / mono.std()).astype(np.float32))
 
 
+def stage_count() -> int:
+    return len(json.loads(prepared_model().read_text())["stages"])
+
+
 def by_op(events: list[dict]) -> tuple[dict[str, float], float]:
-    """Seconds per operator type in the last model run, and that run's wall time."""
-    runs = [e for e in events if e.get("name") == "model_run"]
-    last = runs[-1]
-    t0, t1 = last["ts"], last["ts"] + last["dur"]
+    """Seconds per operator type in the last segment (its stages' model runs), and their wall time."""
+    runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])[-stage_count():]
     ops: dict[str, float] = defaultdict(float)
     for e in events:
-        if e.get("cat") == "Node" and t0 <= e["ts"] <= t1 and "op_name" in e.get("args", {}):
+        ts = e.get("ts", -1)
+        if e.get("cat") == "Node" and "op_name" in e.get("args", {}) and any(r["ts"] <= ts <= r["ts"] + r["dur"] for r in runs):
             ops[e["args"]["op_name"]] += e["dur"] / 1e6
-    return dict(ops), last["dur"] / 1e6
+    return dict(ops), sum(r["dur"] for r in runs) / 1e6
 
 
 def native_profile(wave, spec) -> tuple[dict[str, float], float]:
-    import onnxruntime as ort
+    from pycore.onnx_runner import OnnxRunner
 
-    from pycore.model_contract import INPUT_SPEC, INPUT_WAVE
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.enable_mem_reuse = options.enable_mem_pattern = False  # as pycore/onnx_runner.py
-    options.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
-        options.profile_file_prefix = str(Path(tmp) / "native")
-        session = ort.InferenceSession(str(prepared_model()), options, providers=["CPUExecutionProvider"])
+        runner = OnnxRunner(prepared_model(), threads=2, profile_prefix=str(Path(tmp) / "native"))
         for _ in range(2):
-            session.run(None, {INPUT_WAVE: wave, INPUT_SPEC: spec})
-        events = json.loads(Path(session.end_profiling()).read_text())
+            runner.run(wave, spec)
+        events = [e for f in runner.end_profiling() for e in json.loads(Path(f).read_text())]
     return by_op(events)
 
 

@@ -1,11 +1,16 @@
-// The model runner: one onnxruntime-web session of htdemucs in a worker of its own.
+// The model runner: htdemucs in onnxruntime-web, in a worker of its own.
 //
 // engine_worker.js (Python) starts it (and it ends with that worker), so the model
 // runs while Python makes the next segment's spectrogram and inverts the last
 // one's: neither waits for the other. Segments arrive and leave as transferred buffers (no copies).
 //
+// The model is a chain of stages (models/prepare.py), one session each, run in turn:
+// onnxruntime-web cannot switch off its planner's buffer reuse, which in one whole
+// session keeps the U-Net's encoder buffers allocated across the transformer
+// (2.7 GB of WASM heap against 1.3 GB in stages, measured in Chromium).
+//
 // Messages in:
-//   {type: 'load', threads, gpu, profile}   create the session (WebGPU if gpu and usable, else
+//   {type: 'load', threads, gpu, profile}   create the sessions (WebGPU if gpu and usable, else
 //                                      WASM); profile: onnxruntime's per-operator profiler, which
 //                                      prints its events to the console (bench/profile.py reads them)
 //   {type: 'end-profiling'}
@@ -16,7 +21,7 @@
 //   {type: 'error', seq, message}
 
 const BASE = new URL('./', import.meta.url);
-const MODEL_URL = new URL('models/htdemucs.onnx', BASE).href;
+const STAGES_URL = new URL('models/htdemucs/stages.json', BASE);
 
 // The model's contract (pycore/model_contract.py; models/htdemucs.json).
 const SEGMENT = 343980;
@@ -32,7 +37,7 @@ const OUTPUT_TIME = '5073';
 // otherwise the GPU is not used: a wrong driver must not give wrong stems.
 const GPU_AGREEMENT_DB = 40;
 
-let state = null; // {ort, session, backend, threads, verify}
+let state = null; // {ort, model, backend, threads, verify}
 
 async function webgpuAdapter() {
   if (!('gpu' in navigator) || !navigator.gpu) return null;
@@ -57,40 +62,77 @@ async function importOrt(bundle, threads) {
   return ort;
 }
 
-// The model's bytes: one file, or where a store caps the size of one file
-// (addons.mozilla.org's linter reads none over 100 MiB; build_firefox.py) the
-// parts that <model>.parts.json lists, joined. Read once per worker.
-let modelBytesPromise = null;
-
-function modelBytes() {
-  modelBytesPromise ??= (async () => {
-    const whole = await fetch(MODEL_URL).catch(() => null);
-    if (whole?.ok) return new Uint8Array(await whole.arrayBuffer());
-    const listing = await fetch(`${MODEL_URL}.parts.json`).then((r) => r.json());
-    const bytes = new Uint8Array(listing.bytes);
-    let at = 0;
-    for (const part of listing.parts) {
-      const chunk = new Uint8Array(await (await fetch(new URL(part, MODEL_URL))).arrayBuffer());
-      if (at + chunk.length > bytes.length) throw new Error('the model in the bundle is damaged (its parts are too long)');
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    if (at !== bytes.length) throw new Error('the model in the bundle is incomplete');
-    return bytes;
-  })();
-  return modelBytesPromise;
-}
-
-async function createSession(ort, providers, profile = false) {
-  return ort.InferenceSession.create(await modelBytes(), {
+function sessionOptions(providers, profile) {
+  return {
     executionProviders: providers,
     enableProfiling: profile,
     graphOptimizationLevel: 'all',
-    // As natively (pycore/onnx_runner.py): without buffer reuse and the memory
-    // pattern each tensor is freed after its last use, so the U-Net's encoder
-    // buffers are not parked across the transformer.
+    // As natively (pycore/onnx_runner.py): the memory pattern would lay every tensor out
+    // side by side for the whole run.
     enableMemPattern: false,
-  });
+  };
+}
+
+// The stages of stages.json, each a session, with what each reads and gives.
+class StagedModel {
+  static async create(ort, providers, profile = false) {
+    const listing = await (await fetch(STAGES_URL)).json();
+    const model = new StagedModel(ort, listing);
+    try {
+      for (const stage of listing.stages) {
+        const response = await fetch(new URL(stage.file, STAGES_URL));
+        if (!response.ok) throw new Error(`the model in the bundle is incomplete (${stage.file} is missing)`);
+        const bytes = new Uint8Array(await response.arrayBuffer()); // dropped once the session has it
+        model.sessions.push(await ort.InferenceSession.create(bytes, sessionOptions(providers, profile)));
+      }
+    } catch (e) {
+      await model.release();
+      throw e;
+    }
+    return model;
+  }
+
+  constructor(ort, listing) {
+    this.ort = ort;
+    this.stages = listing.stages;
+    this.sessions = [];
+  }
+
+  // wave, spec: Float32Arrays in the model's layout. Returns [freq, time] as transferable arrays.
+  async run(wave, spec) {
+    const { ort } = this;
+    const values = new Map([
+      [INPUT_WAVE, new ort.Tensor('float32', wave, WAVE_DIMS)],
+      [INPUT_SPEC, new ort.Tensor('float32', spec, SPEC_DIMS)],
+    ]);
+    for (const [k, session] of this.sessions.entries()) {
+      const feeds = Object.fromEntries(this.stages[k].inputs.map((name) => [name, values.get(name)]));
+      const out = await session.run(feeds);
+      for (const [name, tensor] of Object.entries(out)) values.set(name, tensor);
+      // What no later stage reads is let go (the encoders' skips are ~100 MB).
+      const later = new Set([OUTPUT_FREQ, OUTPUT_TIME, ...this.stages.slice(k + 1).flatMap((s) => s.inputs)]);
+      for (const [name, tensor] of values) {
+        if (!later.has(name)) {
+          tensor.dispose?.();
+          values.delete(name);
+        }
+      }
+    }
+    // getData() downloads GPU tensors; on the CPU it is the data itself.
+    const freq = transferable(await values.get(OUTPUT_FREQ).getData(true));
+    const time = transferable(await values.get(OUTPUT_TIME).getData(true));
+    for (const tensor of values.values()) tensor.dispose?.();
+    return [freq, time];
+  }
+
+  endProfiling() {
+    for (const session of this.sessions) session.endProfiling();
+  }
+
+  async release() {
+    await Promise.all(this.sessions.map((s) => s.release().catch(() => {})));
+    this.sessions = [];
+  }
 }
 
 async function load({ threads, gpu, profile }) {
@@ -98,28 +140,16 @@ async function load({ threads, gpu, profile }) {
   if (gpu && (await webgpuAdapter())) {
     try {
       const ort = await importOrt('ort.webgpu.min.mjs', threads);
-      const session = await createSession(ort, ['webgpu']);
-      state = { ort, session, backend: 'webgpu', threads, verify: true };
+      const model = await StagedModel.create(ort, ['webgpu']);
+      state = { ort, model, backend: 'webgpu', threads, verify: true };
       return { backend: 'webgpu', seconds: (performance.now() - t) / 1000 };
     } catch (e) {
       console.warn('WebGPU session failed, using WASM:', e);
     }
   }
   const ort = await importOrt('ort.wasm.min.mjs', threads);
-  state = { ort, session: await createSession(ort, ['wasm'], profile), backend: 'wasm', threads, verify: false };
+  state = { ort, model: await StagedModel.create(ort, ['wasm'], profile), backend: 'wasm', threads, verify: false };
   return { backend: 'wasm', seconds: (performance.now() - t) / 1000 };
-}
-
-async function runSession(session, ort, wave, spec) {
-  const out = await session.run({
-    [INPUT_WAVE]: new ort.Tensor('float32', wave, WAVE_DIMS),
-    [INPUT_SPEC]: new ort.Tensor('float32', spec, SPEC_DIMS),
-  });
-  // getData() downloads GPU tensors; on the CPU it is the data itself.
-  const freq = transferable(await out[OUTPUT_FREQ].getData(true));
-  const time = transferable(await out[OUTPUT_TIME].getData(true));
-  for (const name of Object.keys(out)) out[name].dispose?.();
-  return [freq, time];
 }
 
 // Only a whole, unshared buffer can be transferred; anything else is copied once.
@@ -142,31 +172,31 @@ function agreementDb(reference, estimate) {
 
 // The first GPU segment is run on the CPU too; a GPU that disagrees (or fails) is dropped.
 async function verifiedGpuRun(wave, spec) {
-  const { ort, session } = state;
+  const { ort, model } = state;
   let gpu = null;
   try {
-    gpu = await runSession(session, ort, wave.slice(), spec.slice());
+    gpu = await model.run(wave.slice(), spec.slice());
   } catch (e) {
     console.warn('WebGPU failed on its first segment, using WASM:', e);
   }
-  const cpuSession = await createSession(ort, ['wasm']);
-  const cpu = await runSession(cpuSession, ort, wave, spec);
+  const cpuModel = await StagedModel.create(ort, ['wasm']);
+  const cpu = await cpuModel.run(wave, spec);
   const agreement = gpu ? Math.min(agreementDb(cpu[0], gpu[0]), agreementDb(cpu[1], gpu[1])) : -Infinity;
   if (agreement >= GPU_AGREEMENT_DB) {
-    await cpuSession.release();
+    await cpuModel.release();
     state.verify = false;
     return gpu;
   }
   console.warn(`WebGPU outputs disagree with WASM (${agreement.toFixed(1)} dB): using WASM`);
-  await session.release().catch(() => {});
-  Object.assign(state, { session: cpuSession, backend: 'wasm', verify: false });
+  await model.release();
+  Object.assign(state, { model: cpuModel, backend: 'wasm', verify: false });
   return cpu;
 }
 
 async function run({ wave, spec }) {
   if (!state) throw new Error('the model is not loaded');
   if (state.verify) return verifiedGpuRun(wave, spec);
-  return runSession(state.session, state.ort, wave, spec);
+  return state.model.run(wave, spec);
 }
 
 self.onmessage = async ({ data: msg }) => {
@@ -181,7 +211,7 @@ self.onmessage = async ({ data: msg }) => {
       self.postMessage({ type: 'result', seq: msg.seq, freq, time, seconds, backend: state.backend },
         [freq.buffer, time.buffer]);
     } else if (msg.type === 'end-profiling') {
-      state.session.endProfiling();
+      state.model.endProfiling();
       self.postMessage({ type: 'profiled', seq: msg.seq });
     }
   } catch (e) {

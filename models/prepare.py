@@ -11,26 +11,47 @@
    float32, so the model is half the size on disk and in the bundle while all
    arithmetic stays in float32 (onnxruntime folds the Casts when it loads the
    model). bench/quality.py measures what the rounding costs: see the README.
+3. The graph is cut into stages run one after another, each its own session:
+   the encoders, the cross-transformer in three pieces, the decoders. Within one
+   session onnxruntime's planner hands a freed buffer to the next tensor of the
+   same size, so in the whole U-Net each encoder buffer stays allocated across the
+   transformer until its mirror-image decoder layer takes it: ~2.7 GB of WASM heap
+   in the browser, where (unlike natively) that reuse cannot be switched off. Cut
+   at those seams, each stage's buffers are freed when it ends: ~1.3 GB. The cut
+   changes no arithmetic (the outputs are bit-identical).
 
 Input: the verified original from models.fetch. Output: CACHE_DIR/models/
-htdemucs.prepared.onnx (git-ignored), rebuilt when the original or PREPARE_VERSION
-changes (a stamp file next to it records both).
+htdemucs.prepared/ (git-ignored): stages.json (the stages in order, each with
+its file and the tensors it takes and gives) and stage0.onnx, stage1.onnx ...
+Rebuilt when the original or PREPARE_VERSION changes (stamp.json records both).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from .fetch import MANIFEST, REPO_CACHE, fetch_model
 
-PREPARE_VERSION = 2
-PREPARED_NAME = "htdemucs.prepared.onnx"
+PREPARE_VERSION = 3
+PREPARED_DIR = "htdemucs.prepared"
+STAGES_NAME = "stages.json"
 # Small tensors (biases, norms, shape constants) stay float32: they cost nothing and
 # some of them feed shape arithmetic that must not change type.
 MIN_HALF_ELEMENTS = 4096
+# Where each stage begins: the first node whose name starts with one of these, and
+# every node that depends on it, belong to that stage or a later one (measured in
+# Chromium, peak memory above idle of the model alone: one session 2.7 GB, three
+# stages (encoders, transformer, decoders) 1.5 GB, these five 1.3 GB, eight 1.4 GB).
+STAGE_STARTS = [
+    ("/crosstransformer", "/channel_upsampler"),
+    ("/crosstransformer/layers.2", "/crosstransformer/layers_t.2"),
+    ("/crosstransformer/layers.4", "/crosstransformer/layers_t.4"),
+    ("/decoder", "/tdecoder", "/channel_downsampler"),
+]
 
 
 def optimise_offline(source: Path, dest: Path) -> None:
@@ -116,9 +137,87 @@ def store_weights_in_half(model) -> int:
     return converted
 
 
+def stage_of_nodes(graph, starts=STAGE_STARTS) -> tuple[list, list[list]]:
+    """(constant nodes, the other nodes per stage), each list in the graph's topological order.
+
+    A node's stage is the latest of: the stage its name starts, the stages of the nodes it
+    reads from. Constant nodes (the float16 Casts: they read initializers only) go with
+    their consumers.
+    """
+    initializers = {i.name for i in graph.initializer}
+    constant, stage_of, stages = [], {}, [[] for _ in range(len(starts) + 1)]
+    for node in graph.node:
+        if all(name in initializers or not name for name in node.input):
+            constant.append(node)
+            continue
+        named = max([k + 1 for k, prefixes in enumerate(starts) if node.name.startswith(prefixes)], default=0)
+        k = max([named] + [stage_of[name] for name in node.input if name in stage_of])
+        stage_of.update((name, k) for name in node.output)
+        stages[k].append(node)
+    return constant, stages
+
+
+def tensor_types(model, names: set[str]) -> dict:
+    """Exact value infos (element type and shape) of the named tensors, from one run of the model on zeros."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known = {o.name for o in probe.graph.output}
+    for name in sorted(names - known):
+        probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.zeros([d.dim_value for d in i.type.tensor_type.shape.dim], np.float32) for i in model.graph.input}
+    outputs = [o.name for o in session.get_outputs()]
+    infos = {i.name: i for i in model.graph.input}
+    for name, value in zip(outputs, session.run(outputs, feeds)):
+        infos[name] = helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
+    return {name: infos[name] for name in names}
+
+
+def split_into_stages(model, dest: Path) -> dict:
+    """Write the model's stages to dest/stage<k>.onnx and return the listing (stages.json)."""
+    import onnx
+    from onnx import helper
+
+    graph = model.graph
+    constant, stages = stage_of_nodes(graph)
+    made_by_constant = {name: node for node in constant for name in node.output}
+    final = [o.name for o in graph.output]
+    ios = []
+    for k, nodes in enumerate(stages):
+        made = {name for node in nodes for name in node.output}
+        read = {name for node in nodes for name in node.input if name}
+        later = {name for node in sum(stages[k + 1:], []) for name in node.input} | set(final)
+        inputs = sorted(read - made - set(made_by_constant) - {i.name for i in graph.initializer})
+        ios.append((inputs, sorted(made & later)))
+    types = tensor_types(model, {name for inputs, outputs in ios for name in inputs + outputs})
+    listing = {"inputs": [i.name for i in graph.input], "outputs": final, "stages": []}
+    for k, (nodes, (inputs, outputs)) in enumerate(zip(stages, ios)):
+        consts = [made_by_constant[name] for name in sorted({n for node in nodes for n in node.input}) if name in made_by_constant]
+        needed = {name for node in consts + nodes for name in node.input}
+        stage = helper.make_graph(consts + nodes, f"htdemucs stage {k}", [types[n] for n in inputs], [types[n] for n in outputs],
+                                  [i for i in graph.initializer if i.name in needed])
+        stage_model = helper.make_model(stage, opset_imports=model.opset_import, ir_version=model.ir_version)
+        onnx.checker.check_model(stage_model)
+        onnx.save(stage_model, str(dest / f"stage{k}.onnx"))
+        listing["stages"].append({"file": f"stage{k}.onnx", "inputs": inputs, "outputs": outputs})
+    available = set(listing["inputs"])
+    for stage in listing["stages"]:
+        assert set(stage["inputs"]) <= available, f"{stage['file']} reads a tensor no earlier stage gives"
+        available |= set(stage["outputs"])
+    assert set(final) <= available, "the stages do not give the model's outputs"
+    return listing
+
+
 def prepare(source: Path, dest: Path) -> Path:
+    """Prepare `source` into the folder `dest` (replaced whole, so a failure leaves no mixture)."""
     import onnx
 
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         optimised = Path(tmp) / "optimised.onnx"
         optimise_offline(source, optimised)
@@ -126,24 +225,28 @@ def prepare(source: Path, dest: Path) -> Path:
         shrink_folded_constants(model)
         store_weights_in_half(model)
         onnx.checker.check_model(model)
-        part = Path(tmp) / dest.name
-        onnx.save(model, str(part))
-        part.replace(dest)
-    return dest
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        listing = split_into_stages(model, staged)
+        (staged / STAGES_NAME).write_text(json.dumps(listing, indent=1) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        staged.replace(dest)
+    return dest / STAGES_NAME
 
 
 def prepared_model(cache: Path = REPO_CACHE) -> Path:
-    """The prepared model in `cache`, made from the verified original if missing or stale."""
+    """The prepared model's stages.json in `cache`, made from the verified original if missing or stale."""
     source = fetch_model(cache)
-    dest = cache / "models" / PREPARED_NAME
-    stamp = dest.with_suffix(".json")
+    dest = cache / "models" / PREPARED_DIR
+    stamp = cache / "models" / (PREPARED_DIR + ".json")
     want = {"source_sha256": MANIFEST["sha256"], "prepare_version": PREPARE_VERSION}
-    if dest.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
-        return dest
-    print("preparing the model (offline graph optimisation, float16 weights)", file=sys.stderr, flush=True)
+    if (dest / STAGES_NAME).exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
+        return dest / STAGES_NAME
+    print("preparing the model (offline graph optimisation, float16 weights, stages)", file=sys.stderr, flush=True)
     prepare(source, dest)
     stamp.write_text(json.dumps(want))
-    return dest
+    return dest / STAGES_NAME
 
 
 if __name__ == "__main__":

@@ -146,8 +146,12 @@ def model_inputs(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def sources_from_outputs(freq: np.ndarray, time: np.ndarray) -> np.ndarray:
     """The graph's outputs -> waveforms float32 [4 sources, 2, SEGMENT]."""
     freq = np.asarray(freq, dtype=np.float32).reshape(len(SOURCES), 2, 2, FREQ_BINS, FRAMES)
-    z = freq[:, :, 0] + 1j * freq[:, :, 1]
-    return istft(z, SEGMENT) + np.asarray(time, dtype=np.float32).reshape(len(SOURCES), 2, SEGMENT)
+    sources = np.array(time, dtype=np.float32).reshape(len(SOURCES), 2, SEGMENT)
+    # One source at a time: the inverse's temporaries are a quarter the size, and in
+    # Pyodide the heap keeps its highest size for good.
+    for k, source in enumerate(freq):
+        sources[k] += istft(source[:, 0] + 1j * source[:, 1], SEGMENT)
+    return sources
 
 
 class _Pass:

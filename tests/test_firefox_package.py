@@ -41,17 +41,6 @@ def test_manifest_for_firefox():
     assert chrome["background"].get("service_worker"), "the Chromium manifest was changed by the rewrite"
 
 
-def test_a_split_model_joins_back_to_the_same_bytes(tmp_path):
-    data = bytes(range(256)) * 1000 + b"tail"
-    model = tmp_path / "m.onnx"
-    model.write_bytes(data)
-    parts = build_firefox.split_model(model, part_bytes=100_000)
-    assert not model.exists() and len(parts) == 3
-    listing = json.loads((tmp_path / "m.onnx.parts.json").read_text())
-    assert listing["bytes"] == len(data) and listing["parts"] == [p.name for p in parts]
-    assert b"".join((tmp_path / p).read_bytes() for p in listing["parts"]) == data
-
-
 def test_limits_refuse_an_oversized_javascript_file(tmp_path):
     (tmp_path / "big.js").write_bytes(b"x" * (build_firefox.MAX_JS_BYTES + 1))
     with pytest.raises(build_firefox.FirefoxBuildError, match="big.js"):

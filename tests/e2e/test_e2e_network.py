@@ -34,7 +34,8 @@ def test_a_whole_job_requests_only_the_extensions_files(browser, popup, lithium,
         ("worker", "vendor/pyodide/pyodide.asm.wasm"),
         ("worker", "pycore/browser.py"),
         ("worker", "vendor/ort/ort-wasm-simd-threaded.wasm"),
-        ("worker", "models/htdemucs.onnx"),
+        ("worker", "models/htdemucs/stages.json"),
+        ("worker", "models/htdemucs/stage0.onnx"),
     ]:
         assert expected in seen, (expected, sorted(seen))
     assert any(t.startswith("service_worker ") for t in net.targets.values()), net.targets
