@@ -46,6 +46,7 @@ class OnnxRunner:
         if profile_prefix:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
+        _map_large_arrays()
         self._sessions = [ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"]) for f in files]
         # After each stage, what no later stage reads is dropped (the encoders' skips are ~100 MB).
         needed_later: set[str] = {OUTPUT_FREQ, OUTPUT_TIME}
@@ -61,7 +62,9 @@ class OnnxRunner:
             names = [o.name for o in session.get_outputs()]
             given = session.run(names, {i.name: values[i.name] for i in session.get_inputs()})
             values = {name: value for name, value in [*values.items(), *zip(names, given)] if name in keep}
-        return values[OUTPUT_FREQ], values[OUTPUT_TIME]
+        # Copies: the outputs' own buffers belong to the arena, and held while the next segment
+        # runs (the pipeline does) they split it, which grew it by ~150 MB over a song.
+        return values[OUTPUT_FREQ].copy(), values[OUTPUT_TIME].copy()
 
     def end_profiling(self) -> list[str]:
         """The profile files, one per stage (when made with profile_prefix)."""
@@ -78,6 +81,19 @@ def _register_shared_arena(ort) -> None:
         cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
         ort.create_and_register_allocator(cpu, ort.OrtArenaCfg(0, -1, -1, -1))  # onnxruntime's defaults
         _shared_arena = True
+
+
+def _map_large_arrays() -> None:
+    """Give every allocation over 1 MB its own mapping, returned to the system when freed (glibc only).
+
+    glibc raises its mmap threshold up to 32 MB after the first large free, so numpy's
+    per-segment temporaries then land in the heap, which fragments and stays: ~50 MB.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD; fixing it stops the raising
+        except (OSError, AttributeError):  # not glibc
+            pass
 
 
 def _return_freed_heap() -> None:
