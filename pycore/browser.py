@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from pyodide.ffi import to_js
 
+from .model_contract import SOURCES
 from .separate import Options, separate
 from .sources import wav_source
 from .stem_files import CLIP_MODES, WavStems
@@ -54,7 +55,19 @@ class _JsRunner:
     @staticmethod
     async def _outputs(promise):
         result = await promise
-        return _array(result[0]), _array(result[1])
+        return _JsSources(result[0]), _array(result[1])
+
+
+class _JsSources:
+    """The model's frequency output left in JavaScript, copied in a source at a time
+    (sources_from_outputs asks for them in turn): Pyodide's heap never shrinks."""
+
+    def __init__(self, js):
+        self._js = js
+
+    def source(self, k: int) -> np.ndarray:
+        n = self._js.length // len(SOURCES)
+        return _array(self._js.subarray(k * n, (k + 1) * n))
 
 
 class JsFile:

@@ -140,17 +140,25 @@ def model_inputs(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A standardised [2, SEGMENT] window -> the graph's two inputs."""
     z = stft(window)  # [2, bins, frames]
     spec = np.stack([z.real, z.imag], axis=1).reshape(1, 4, FREQ_BINS, FRAMES)  # L.re, L.im, R.re, R.im
-    return window[None].astype(np.float32), spec.astype(np.float32)
+    return window[None].astype(np.float32), spec.astype(np.float32, copy=False)
 
 
-def sources_from_outputs(freq: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """The graph's outputs -> waveforms float32 [4 sources, 2, SEGMENT]."""
-    freq = np.asarray(freq, dtype=np.float32).reshape(len(SOURCES), 2, 2, FREQ_BINS, FRAMES)
+def sources_from_outputs(freq, time: np.ndarray) -> np.ndarray:
+    """The graph's outputs -> waveforms float32 [4 sources, 2, SEGMENT].
+
+    freq is an array, or an object whose source(k) gives source k's part of it (the
+    browser's runner hands its 44 MB over a quarter at a time).
+    """
+    if hasattr(freq, "source"):
+        part = freq.source
+    else:
+        part = np.asarray(freq, dtype=np.float32).reshape(len(SOURCES), -1).__getitem__
     sources = np.array(time, dtype=np.float32).reshape(len(SOURCES), 2, SEGMENT)
     # One source at a time: the inverse's temporaries are a quarter the size, and in
     # Pyodide the heap keeps its highest size for good.
-    for k, source in enumerate(freq):
-        sources[k] += istft(source[:, 0] + 1j * source[:, 1], SEGMENT)
+    for k in range(len(SOURCES)):
+        z = part(k).reshape(2, 2, FREQ_BINS, FRAMES)  # channel, (real, imaginary), bin, frame
+        sources[k] += istft(z[:, 0] + 1j * z[:, 1], SEGMENT)
     return sources
 
 
