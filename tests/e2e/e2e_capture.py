@@ -206,3 +206,15 @@ def sdr_with_gain(reference: np.ndarray, estimate: np.ndarray) -> tuple[float, f
     gain = float((reference * estimate).sum() / (reference * reference).sum())
     error = estimate - gain * reference
     return float(10 * np.log10(((gain * reference) ** 2).sum() / max((error**2).sum(), 1e-20))), gain
+
+
+def windowed_sdr(reference: np.ndarray, estimate: np.ndarray, rate: int, seconds: float = 0.25) -> list[tuple[float, float]]:
+    """[(start in s, SDR in dB)] of `estimate` against `reference`, window by window:
+    where a recording departs from its source, and for how long."""
+    size = int(rate * seconds)
+    out = []
+    for start in range(0, len(estimate) - size + 1, size):
+        ref, est = reference[start : start + size], estimate[start : start + size]
+        error = ((est - ref) ** 2).sum()
+        out.append((start / rate, float(10 * np.log10(max((ref**2).sum(), 1e-20) / max(error, 1e-20)))))
+    return out

@@ -22,6 +22,7 @@ from e2e_capture import (
     align,
     inbox_files,
     sdr_with_gain,
+    windowed_sdr,
     wait_until,
 )
 from e2e_popup import REPO, ExtensionBrowser, job_rows, start_job, wait_for_files, wait_for_job
@@ -117,13 +118,21 @@ def test_capture_a_playing_tab(capture_browser, music, lithium, tmp_path):
     seconds = len(recorded) / RATE
     assert 9.0 < seconds < 14.0, seconds
 
-    # The capture is the source, unaltered: align by cross-correlation, fit one gain.
+    # The capture is the source, unaltered (no codec, no resampling, no gain): align by
+    # cross-correlation, fit one gain, and compare quarter second by quarter second.
+    # Where the machine is loaded, Chromium's real-time audio may glitch for a moment
+    # (the first ~40 samples are always a fade-in as the tab is rerouted), so a few
+    # windows may miss; any processing of the signal would miss in every window.
     offset = align(source.mean(axis=1), recorded.mean(axis=1))
     stretch = source[offset : offset + len(recorded)]
     capture_sdr, gain = sdr_with_gain(stretch, recorded)
+    windows = windowed_sdr(stretch, recorded, RATE)
     print(f"\ncapture vs source: offset {offset / RATE:.3f} s, gain {gain:.4f}, SDR {capture_sdr:.2f} dB, {seconds:.2f} s at {rate} Hz")
-    assert capture_sdr > 30, capture_sdr
-    assert 0.9 < gain < 1.1, gain
+    print("by quarter second:", " ".join(f"{t:.2f}:{v:.0f}" for t, v in windows))
+    exact = [v > 60 for _, v in windows]
+    assert sum(exact) >= 0.9 * len(windows), f"{len(windows) - sum(exact)} of {len(windows)} quarter seconds differ from the source"
+    assert capture_sdr > 15, capture_sdr
+    assert 0.98 < gain < 1.02, gain
 
     row = wait_for_job(jobs, name, {"done", "failed", "cancelled"}, JOB_TIMEOUT)
     assert row["status"] == "done", row["text"]
