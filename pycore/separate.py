@@ -202,8 +202,12 @@ class _Pass:
         if n > skip:
             self.ready.append(final[..., skip:])
         self.ready_until = max(self.ready_until, until)
-        self.acc = np.concatenate([self.acc[..., n:], np.zeros_like(self.acc[..., :n])], axis=-1)
-        self.wsum = np.concatenate([self.wsum[n:], np.zeros(n, dtype=np.float32)])
+        # Slide in place: new buffers per segment would grow Pyodide's heap, which never shrinks.
+        keep = SEGMENT - n
+        self.acc[..., :keep] = self.acc[..., n:]
+        self.acc[..., keep:] = 0
+        self.wsum[:keep] = self.wsum[n:]
+        self.wsum[keep:] = 0
         self.base = until
 
     def take(self, n: int) -> np.ndarray:
