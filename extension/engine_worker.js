@@ -26,6 +26,7 @@
 
 import { loadPyodide } from './vendor/pyodide/pyodide.mjs';
 import { openSync } from './opfs.js';
+import { transferableAsIs } from './transfer.js';
 
 const BASE = new URL('./', import.meta.url);
 const PYCORE_DIR = '/lib/demixer/pycore';
@@ -102,8 +103,12 @@ del _DEMIXER_BASE
   // Kept for the worker's life: calling through the module avoids a borrowed
   // attribute proxy that would die with it.
   const browser = pyodide.pyimport('pycore.browser');
+  // The stem names of each layout, from the core itself (one OPFS file is opened per stem before Python runs).
+  const separateModule = pyodide.pyimport('pycore.separate');
+  const layouts = separateModule.STEM_LAYOUTS.toJs({ dict_converter: Object.fromEntries });
+  separateModule.destroy();
   timings.pycore = seconds(t);
-  return { pyodide, separateFile: (opts) => browser.separate_file(opts), timings };
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, timings };
 }
 
 // ---------------------------------------------------------------- model side
@@ -169,7 +174,7 @@ function engine(id) {
       // Python and the model load side by side: one is mostly CPU, the other I/O.
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { pyodide: py.pyodide, separateFile: py.separateFile, model: m.model, timings };
+      return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, model: m.model, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
@@ -185,9 +190,7 @@ function engine(id) {
 // it is a fresh array of its own, since proxies passed to JS are freed when the
 // call returns, and only a whole, unshared buffer can be transferred.
 function ownCopy(x, Type, format) {
-  const shared = (b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer; // absent without isolation
-  const whole = (a) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !shared(a.buffer);
-  if (x instanceof Type && whole(x)) return x;
+  if (x instanceof Type && transferableAsIs(x)) return x;
   if (x && typeof x.getBuffer === 'function') {
     const view = x.getBuffer(format);
     try {
@@ -213,8 +216,6 @@ function toPlain(result) {
 
 // ------------------------------------------------------------ long files
 
-const LAYOUTS = { four: ['drums', 'bass', 'other', 'vocals'], two: ['vocals', 'instrumental'] };
-
 async function separateFile(msg) {
   const { id } = msg;
   const cancel = msg.cancel || new Int32Array(1);
@@ -227,7 +228,7 @@ async function separateFile(msg) {
   timings.engine = warm ? 0 : eng.timings.total;
   if (isCancelled()) throw cancelled();
 
-  const stems = LAYOUTS[msg.stems];
+  const stems = eng.layouts[msg.stems];
   if (!stems) throw new Error(`unknown stems choice ${msg.stems}`);
   // Sync access handles: plain synchronous reads and writes for Python, and no
   // copy of the file in memory. Each is exclusive, so all are closed below.

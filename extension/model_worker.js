@@ -20,6 +20,8 @@
 //   {type: 'result', seq, freq, time, seconds, backend}     (transferred)
 //   {type: 'error', seq, message}
 
+import { transferableAsIs } from './transfer.js';
+
 const BASE = new URL('./', import.meta.url);
 const STAGES_URL = new URL('models/htdemucs/stages.json', BASE);
 
@@ -152,11 +154,9 @@ async function load({ threads, gpu, profile }) {
   return { backend: 'wasm', seconds: (performance.now() - t) / 1000 };
 }
 
-// Only a whole, unshared buffer can be transferred; anything else is copied once.
+// Anything that cannot be transferred as it is is copied once.
 function transferable(a) {
-  const whole = a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
-  const shared = typeof SharedArrayBuffer === 'function' && a.buffer instanceof SharedArrayBuffer; // absent without isolation
-  return whole && !shared ? a : a.slice();
+  return transferableAsIs(a) ? a : a.slice();
 }
 
 function agreementDb(reference, estimate) {
