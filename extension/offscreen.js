@@ -26,6 +26,10 @@ import { startRecording, stopRecording, isRecording } from './tab_recorder.js';
 
 const IDLE_MS = 5 * 60 * 1000;
 const HEARTBEAT_MS = 10 * 1000;
+// A cold engine is ready in about 5 s here (Pyodide, numpy, the model). One that has
+// said nothing for this long is stuck (seen in Firefox, rarely, right after a cancel
+// stopped the previous engine): it is stopped and started again, once.
+const ENGINE_SILENT_MS = 90 * 1000;
 
 // Shared memory lets the worker see a cancel between two steps of Python. It
 // needs cross-origin isolation, which Firefox does not give extension pages:
@@ -117,7 +121,14 @@ async function run(job) {
     }
     if (cancelled()) throw cancelledError();
 
-    const outcome = await separateFile(job, input, work, state);
+    let outcome;
+    try {
+      outcome = await separateFile(job, input, work, state);
+    } catch (e) {
+      if (!e?.stalled || cancelled()) throw e;
+      console.warn(e.message, '- starting a fresh engine');
+      outcome = await separateFile(job, input, work, state);
+    }
     // The stems are complete: the song's copies are no longer needed.
     await inbox.remove(job.key);
     await opfs.remove(`${work}/input.wav`);
@@ -153,7 +164,18 @@ function separateFile(job, input, work, state) {
   return new Promise((resolve, reject) => {
     const w = engineWorker();
     const started = performance.now();
+    let silence = null; // armed until the engine is ready, restarted by each step it reports
+    const watch = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => {
+        releaseEngine();
+        const seconds = ENGINE_SILENT_MS / 1000;
+        const message = `the engine did not start (no progress in ${seconds} s): restart the browser and try again`;
+        done(reject, Object.assign(new Error(message), { stalled: true }));
+      }, ENGINE_SILENT_MS);
+    };
     const done = (fn, value) => {
+      clearTimeout(silence);
       w.removeEventListener('message', onMessage);
       state.crash = null;
       state.abort = null;
@@ -169,9 +191,11 @@ function separateFile(job, input, work, state) {
       if (m.id !== job.id) return;
       switch (m.type) {
         case 'engine':
+          watch();
           tell({ type: 'stage', id: job.id, stage: 'engine', detail: m.what });
           break;
         case 'ready':
+          clearTimeout(silence);
           tell({ type: 'stage', id: job.id, stage: 'separating', done: 0, total: 0, backend: m.backend, engine: m.timings });
           break;
         case 'progress':
@@ -186,6 +210,7 @@ function separateFile(job, input, work, state) {
       }
     };
     w.addEventListener('message', onMessage);
+    watch();
     w.postMessage({
       type: 'separate-file',
       id: job.id,
