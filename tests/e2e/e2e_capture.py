@@ -28,6 +28,8 @@ import soundfile as sf
 from e2e_network import _WebSocket
 from e2e_popup import EXTENSION_ID
 
+from pycore.metrics import sdr
+
 CAPTURE_BROWSER_OPTIONS = {
     "extra_args": ("--enable-unsafe-extension-debugging", "--autoplay-policy=no-user-gesture-required"),
     "ignore_default_args": ("--mute-audio",),
@@ -212,9 +214,5 @@ def windowed_sdr(reference: np.ndarray, estimate: np.ndarray, rate: int, seconds
     """[(start in s, SDR in dB)] of `estimate` against `reference`, window by window:
     where a recording departs from its source, and for how long."""
     size = int(rate * seconds)
-    out = []
-    for start in range(0, len(estimate) - size + 1, size):
-        ref, est = reference[start : start + size], estimate[start : start + size]
-        error = ((est - ref) ** 2).sum()
-        out.append((start / rate, float(10 * np.log10(max((ref**2).sum(), 1e-20) / max(error, 1e-20)))))
-    return out
+    starts = range(0, len(estimate) - size + 1, size)
+    return [(start / rate, sdr(reference[start : start + size], estimate[start : start + size])) for start in starts]
