@@ -98,6 +98,10 @@ class StagedModel {
     this.ort = ort;
     this.stages = listing.stages;
     this.sessions = [];
+    // After stage k, what is still needed: the model's outputs and what a later stage reads.
+    this.kept = this.stages.map(
+      (_, k) => new Set([OUTPUT_FREQ, OUTPUT_TIME, ...this.stages.slice(k + 1).flatMap((s) => s.inputs)]),
+    );
   }
 
   // wave, spec: Float32Arrays in the model's layout. Returns [freq, time] as transferable arrays.
@@ -112,9 +116,8 @@ class StagedModel {
       const out = await session.run(feeds);
       for (const [name, tensor] of Object.entries(out)) values.set(name, tensor);
       // What no later stage reads is let go (the encoders' skips are ~100 MB).
-      const later = new Set([OUTPUT_FREQ, OUTPUT_TIME, ...this.stages.slice(k + 1).flatMap((s) => s.inputs)]);
       for (const [name, tensor] of values) {
-        if (!later.has(name)) {
+        if (!this.kept[k].has(name)) {
           tensor.dispose?.();
           values.delete(name);
         }

@@ -54,13 +54,14 @@ class OnnxRunner:
         for session in reversed(self._sessions):
             self._keep.insert(0, set(needed_later))
             needed_later |= {i.name for i in session.get_inputs()}
+        self._inputs = [[i.name for i in s.get_inputs()] for s in self._sessions]
+        self._outputs = [[o.name for o in s.get_outputs()] for s in self._sessions]
         _return_freed_heap()
 
     def run(self, wave: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values = {INPUT_WAVE: wave, INPUT_SPEC: spec}
-        for session, keep in zip(self._sessions, self._keep):
-            names = [o.name for o in session.get_outputs()]
-            given = session.run(names, {i.name: values[i.name] for i in session.get_inputs()})
+        for session, inputs, names, keep in zip(self._sessions, self._inputs, self._outputs, self._keep):
+            given = session.run(names, {name: values[name] for name in inputs})
             values = {name: value for name, value in [*values.items(), *zip(names, given)] if name in keep}
         # Copies: the outputs' own buffers belong to the arena, and held while the next segment
         # runs (the pipeline does) they split it, which grew it by ~150 MB over a song.
