@@ -134,7 +134,10 @@ def main() -> int:
         print(f"{preset:10s} {nat:13.1f} {web:14.1f} {web / nat:6.2f}  {job.get('backend')}, {model:.2f}")
     if "crossOriginIsolated" in first:
         print(f"extension pages cross-origin isolated: {first['crossOriginIsolated']} (WASM threads need it)")
-    print(f"engine cold start (Pyodide + numpy + pycore + model ready, first job): {first['engine']:.2f} s")
+    parts = first.get("engine_parts") or {}
+    print(f"engine cold start (Pyodide + numpy + pycore + model ready, first job): {first['engine']:.2f} s"
+          + (" (Python side: " + ", ".join(f"{k} {parts[k]:.2f} s" for k in ("pyodide", "numpy", "pycore") if k in parts)
+             + f"; model side by side: {parts['model']:.2f} s)" if "model" in parts else ""))
     print(f"bundle: {bundle.relative_to(REPO)} {size(bundle) / 1e6:.1f} MB unpacked, "
           + ", ".join(f"{z.name} {z.stat().st_size / 1e6:.1f} MB" for z in sorted((REPO / "dist").glob("*.zip"))))
     for preset, _, _, job in rows:

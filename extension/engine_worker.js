@@ -244,6 +244,7 @@ async function separateFile(msg) {
   const eng = await engine(id);
   post({ type: 'ready', id, backend: eng.model.backend, timings: warm ? { warm: true } : eng.timings });
   timings.engine = warm ? 0 : eng.timings.total;
+  if (!warm) timings.engine_parts = eng.timings; // Pyodide, numpy, pycore, model (side by side), total
   if (isCancelled()) throw cancelled();
 
   const stems = eng.layouts[msg.stems];
