@@ -9,7 +9,8 @@ Debian's Chromium (through its popup: decoding to stems saved in Downloads).
 One browser serves all presets, so only its first job has a cold engine; that
 cold start is printed on its own and left out of the first job's time.
 Prints, per preset, seconds per minute of audio for each and their ratio, then
-the cold start, the per-segment model times, and the bundle size.
+the cold start, the per-segment model times, the bundle size, and the most that
+WebAssembly SIMD can compute per second here (bench/wasm_simd_peak.mjs).
 --browser firefox runs dist/firefox in Debian's firefox-esr instead (one Firefox
 per preset; no cross-origin isolation there, so one thread) and says whether its
 extension pages are cross-origin isolated.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -142,6 +144,8 @@ def main() -> int:
           + ", ".join(f"{z.name} {z.stat().st_size / 1e6:.1f} MB" for z in sorted((REPO / "dist").glob("*.zip"))))
     for preset, _, _, job in rows:
         print(f"timings reported by the engine ({preset}): " + json.dumps(job))
+    # The ceiling for the browser's matrix kernels here (see README, Speed).
+    subprocess.run(["node", str(REPO / "bench" / "wasm_simd_peak.mjs"), "2"], check=False)
     return 0
 
 
