@@ -132,12 +132,11 @@ async function addNumpyBytecode(pyodide) {
 // ---------------------------------------------------------------- model side
 
 // The model runs in model_worker.js, so Python never waits for it nor it for Python.
-class ModelRunner {
+class ModelWorker {
   constructor() {
     this.worker = new Worker(new URL('model_worker.js', import.meta.url), { type: 'module' });
     this.seq = 0;
     this.waiting = new Map(); // seq -> {resolve, reject}
-    this.backend = 'loading';
     this.worker.onmessage = ({ data: m }) => {
       const w = this.waiting.get(m.seq);
       if (!w) return;
@@ -158,21 +157,74 @@ class ModelRunner {
       this.worker.postMessage({ ...msg, seq }, transfer);
     });
   }
+}
+
+// Where a page may use threads (cross-origin isolated: Chromium), one session takes every
+// core: a second would double the model's memory for about 10 % more speed. Without
+// shared memory (Firefox) a session has one thread, so one session per core, up to
+// MAX_SESSIONS, each taking the next waiting segment: measured in Firefox, two sessions do
+// 1.9 times the work of one. Each holds its own model (about 1.2 GB at its peak), hence the cap.
+const MAX_SESSIONS = 2;
+
+class ModelRunner {
+  constructor() {
+    this.idle = []; // loaded workers with nothing to do
+    this.queue = []; // segments waiting for a worker
+    this.backend = 'loading';
+    this.sessions = 1; // how many segments the model can work on at once (pycore's in_flight)
+  }
 
   async load() {
-    // All cores to one session: a second session (several single-thread sessions on
-    // neighbouring segments) would double the model's memory.
-    const threads = Math.max(1, navigator.hardwareConcurrency || 1);
-    const loaded = await this.request({ type: 'load', threads, gpu: true });
+    const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+    const threads = self.crossOriginIsolated ? cores : 1;
+    const first = new ModelWorker();
+    const loaded = await first.request({ type: 'load', threads, gpu: true });
     this.backend = loaded.backend;
+    this.sessions = loaded.backend === 'wasm' && threads === 1 ? Math.min(MAX_SESSIONS, cores) : 1;
+    this.join(first);
     return loaded;
   }
 
-  // Resolves to [freq, time] (Float32Arrays); wave and spec are transferred away.
-  async run(wave, spec) {
-    const m = await this.request({ type: 'run', wave, spec }, [wave.buffer, spec.buffer]);
-    this.backend = m.backend; // a GPU that failed its check has become WASM
-    return { out: [m.freq, m.time], seconds: m.seconds };
+  // The other single-thread sessions load once the engine is ready, so they do not slow
+  // its start, and take segments as they arrive; one that fails to load is just not used.
+  loadOthers() {
+    for (let i = 1; i < this.sessions; i++) {
+      const other = new ModelWorker();
+      other.request({ type: 'load', threads: 1, gpu: false }).then(
+        () => this.join(other),
+        (e) => {
+          console.warn('a second model session could not start; carrying on with one:', e);
+          other.worker.terminate();
+        },
+      );
+    }
+  }
+
+  join(worker) {
+    this.idle.push(worker);
+    this.dispatch();
+  }
+
+  // Resolves to {out: [freq, time], seconds} (Float32Arrays); wave and spec are transferred away.
+  run(wave, spec) {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ wave, spec, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  dispatch() {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const worker = this.idle.shift();
+      const { wave, spec, resolve, reject } = this.queue.shift();
+      worker
+        .request({ type: 'run', wave, spec }, [wave.buffer, spec.buffer])
+        .then((m) => {
+          this.backend = m.backend; // a GPU that failed its check has become WASM
+          resolve({ out: [m.freq, m.time], seconds: m.seconds });
+        }, reject)
+        .finally(() => this.join(worker));
+    }
   }
 }
 
@@ -191,7 +243,8 @@ function engine(id) {
     enginePromise = (async () => {
       // Python and the model load side by side: one is mostly CPU, the other I/O.
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
-      const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
+      m.model.loadOthers();
+      const timings = { ...py.timings, model: m.seconds, total: seconds(t0), sessions: m.model.sessions };
       return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, model: m.model, timings };
     })();
     enginePromise.catch(() => {
@@ -273,6 +326,7 @@ async function separateFile(msg) {
       format: msg.format,
       clip: msg.clip || 'rescale',
       preset: msg.preset || 'balanced',
+      inFlight: eng.model.sessions, // segments the model can work on at once
       // Returns at once with the model's promise: pycore makes the next segment's
       // inputs and blends the last one's outputs while the model works.
       runModel: (wave, spec) =>
@@ -309,6 +363,7 @@ async function separateFile(msg) {
     timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
     timings.model_segments = modelSegments;
     timings.backend = eng.model.backend;
+    timings.sessions = eng.model.sessions;
     return { result, timings };
   } finally {
     for (const f of opened) {

@@ -11,6 +11,7 @@ opts is a JS object:
   clip            'rescale' (default) | 'clamp': what to do with stems beyond full scale
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
+  inFlight        how many segments runModel may have at once (its sessions; 1 when absent)
   onProgress(done, total)         model segments
   isCancelled() -> bool           when true, separate_file raises Cancelled
 A JS file is random access over an OPFS FileSystemSyncAccessHandle:
@@ -46,8 +47,9 @@ def _typed(x: np.ndarray):
 class _JsRunner:
     """The model in its own worker: `run` starts it at once and returns an awaitable of its outputs."""
 
-    def __init__(self, run_model):
+    def __init__(self, run_model, in_flight: int = 1):
         self._run_model = run_model
+        self.in_flight = in_flight  # separate() keeps this many segments with the model
 
     def run(self, wave: np.ndarray, spec: np.ndarray):
         return self._outputs(self._run_model(_typed(wave), _typed(spec)))  # a JS promise: already running
@@ -146,7 +148,7 @@ async def separate_file(opts):
     sink = WavStems(str(opts.format), lambda stem: JsFile(getattr(opts.outputs, stem)), clip=clip)
     report = await separate(
         source,
-        _JsRunner(opts.runModel),
+        _JsRunner(opts.runModel, int(getattr(opts, "inFlight", None) or 1)),
         sink,
         options,
         on_progress=lambda done, total: opts.onProgress(done, total),

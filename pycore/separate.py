@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
@@ -40,7 +41,11 @@ class Cancelled(Exception):
 
 
 class Runner(Protocol):
-    """The model. `run` may be a plain or an async function (the browser's is async)."""
+    """The model. `run` may be a plain or an async function (the browser's is async).
+
+    A runner may also say how many segments it can work on at once (`in_flight`, 1 when
+    absent): the browser's has one session per core where it cannot use threads.
+    """
 
     def run(self, wave: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Awaitable: ...
 
@@ -273,17 +278,22 @@ async def separate(
     sink.begin(stems, length)
     if on_progress is not None:
         on_progress(0, total)  # the count is known before the first (slow) segment
-    pending = None
+    in_flight: deque = deque()
     try:
-        # A pipeline one segment deep: segment k+1's inputs are made, then it is started, and
-        # only then are segment k's outputs inverted and blended. A runner that works
-        # elsewhere (onnxruntime-web in its own worker) is never left waiting on Python.
-        pending = _start(runner, *inputs(0), is_cancelled)
+        # A pipeline: while the runner works on the oldest segments in flight, the next
+        # segment's inputs are made; once the oldest is back, the next is started, and only
+        # then are the oldest's outputs inverted and blended. A runner that works elsewhere
+        # (onnxruntime-web in its own workers) is never left waiting on Python.
+        depth = max(1, int(getattr(runner, "in_flight", 1)))
+        for k in range(min(depth, total)):
+            in_flight.append(_start(runner, *inputs(k), is_cancelled))
         for done, (offset, p, i) in enumerate(order, 1):
-            following = inputs(done) if done < total else None
+            upcoming = done + len(in_flight) - 1  # the next segment not yet started
+            following = inputs(upcoming) if upcoming < total else None
+            pending = in_flight.popleft()
             result = await pending if inspect.isawaitable(pending) else pending
             if following is not None:
-                pending = _start(runner, *following, is_cancelled)
+                in_flight.append(_start(runner, *following, is_cancelled))
             out = sources_from_outputs(*result)
             passes[p].add(i, offset, passes[p].augment(out) if passes[p].augment else out)
             ready = min(ps.ready_until for ps in passes)
@@ -296,8 +306,9 @@ async def separate(
         assert emitted == length, (emitted, length)
         sink.finish()
     except BaseException:
-        if inspect.iscoroutine(pending):
-            pending.close()  # a coroutine never awaited would warn
+        for pending in in_flight:
+            if inspect.iscoroutine(pending):
+                pending.close()  # a coroutine never awaited would warn
         sink.abort()
         raise
     return Report(stems, length, total, warnings)

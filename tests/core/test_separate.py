@@ -138,6 +138,36 @@ def test_next_segment_starts_before_the_last_one_is_blended():
                       "await 1", "start 2", "blended 2", "await 2", "blended 3"]
 
 
+def test_a_runner_with_two_sessions_gets_two_segments_at_once_and_the_same_stems():
+    events = []
+
+    class Deferred:
+        def __init__(self, k, result):
+            self.k, self.result = k, result
+
+        def __await__(self):
+            events.append(f"await {self.k}")
+            return self.result
+            yield
+
+    class TwoSessions(TimeBranchModel):
+        in_flight = 2
+
+        def run(self, wave, spec):
+            events.append(f"start {self.calls}")
+            return Deferred(self.calls, super().run(wave, spec))
+
+    mix = music_like(900_000)
+    two = Collect()
+    run_sync(separate(ArraySource(mix), TwoSessions(), two, Options(overlap=0.25),
+                      on_progress=lambda done, total: events.append(f"blended {done}")))
+    # Segment k+2 starts as soon as segment k is back, before k is blended; never more than two out.
+    assert events == ["blended 0", "start 0", "start 1", "await 0", "start 2", "blended 1",
+                      "await 1", "start 3", "blended 2", "await 2", "blended 3", "await 3", "blended 4"]
+    one, _ = _separate(mix, overlap=0.25)
+    assert two.state == "finished" and np.array_equal(two.audio, one.audio)
+
+
 def test_two_stem_layout_is_vocals_and_the_rest():
     mix = music_like(30_000)
     four, _ = _separate(mix)
