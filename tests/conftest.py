@@ -29,6 +29,17 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def node() -> str:
+    """node, which runs Pyodide for the tests that need the core inside it."""
+    import shutil
+
+    path = shutil.which("node")
+    if path is None:
+        pytest.fail("node is needed to run Pyodide (install nodejs)", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def firefox_bundle() -> Path:
     """dist/firefox: beside DEMIXER_E2E_BUNDLE (dist/chrome) when that is given, else built by build.py."""
     import os

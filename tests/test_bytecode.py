@@ -10,24 +10,17 @@ missing or rejected (a wrong Python version, a stale hash), and the cold start p
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK = REPO / "tests" / "pyodide" / "bytecode_check.mjs"
 
 
-def test_stdlib_and_numpy_load_from_bytecode():
-    node = shutil.which("node")
-    assert node is not None, "node is needed to run Pyodide (install nodejs)"
-    sys.path.insert(0, str(REPO))
-    try:
-        import build
-        import build_bytecode
-    finally:
-        sys.path.remove(str(REPO))
+def test_stdlib_and_numpy_load_from_bytecode(node):
+    import build
+    import build_bytecode
+
     bytecode = build.bytecode_dir()
     counts = build_bytecode.summary(bytecode)
     assert counts["stdlib_modules"] > 100 and counts["numpy_modules"] > 100, counts
