@@ -177,11 +177,11 @@ class ModelRunner {
   async load() {
     const cores = Math.max(1, navigator.hardwareConcurrency || 1);
     const threads = self.crossOriginIsolated ? cores : 1;
-    const first = new ModelWorker();
-    const loaded = await first.request({ type: 'load', threads, gpu: true });
+    this.first = new ModelWorker();
+    const loaded = await this.first.request({ type: 'load', threads, gpu: true });
     this.backend = loaded.backend;
     this.sessions = loaded.backend === 'wasm' && threads === 1 ? Math.min(MAX_SESSIONS, cores) : 1;
-    this.join(first);
+    this.join(this.first);
     return loaded;
   }
 
@@ -216,14 +216,29 @@ class ModelRunner {
   dispatch() {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const worker = this.idle.shift();
-      const { wave, spec, resolve, reject } = this.queue.shift();
-      worker
-        .request({ type: 'run', wave, spec }, [wave.buffer, spec.buffer])
-        .then((m) => {
+      const segment = this.queue.shift();
+      const { wave, spec, resolve, reject } = segment;
+      // The first session gets the inputs outright; another gets a copy, so that if it fails
+      // (most likely out of memory: it holds a second model) its segment can go to the first.
+      const extra = worker !== this.first;
+      worker.request({ type: 'run', wave, spec }, extra ? [] : [wave.buffer, spec.buffer]).then(
+        (m) => {
           this.backend = m.backend; // a GPU that failed its check has become WASM
           resolve({ out: [m.freq, m.time], seconds: m.seconds });
-        }, reject)
-        .finally(() => this.join(worker));
+          this.join(worker);
+        },
+        (e) => {
+          if (!extra) {
+            reject(e);
+            this.join(worker);
+            return;
+          }
+          console.warn('a model session failed; the others carry on without it:', e);
+          worker.worker.terminate();
+          this.queue.unshift(segment);
+          this.dispatch();
+        },
+      );
     }
   }
 }
