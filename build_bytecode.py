@@ -6,10 +6,9 @@ own start and 0.25 s of `import numpy`, measured in node (Chromium's V8). build.
 `bytecode_dir()`, which compiles both once with Pyodide's own Python (tools/bytecode.mjs,
 in node) and caches the result in .cache/bytecode/, keyed by what went in.
 
-The bundle then carries python/python_stdlib.zip (Pyodide's, plus a .pyc beside each module the engine
-imports as it starts)
-in place of the original, and python/numpy-bytecode.zip, which the engine unpacks over
-numpy once the wheel is installed (extension/engine_worker.js). Standard library only.
+The bundle then carries python/python_stdlib.zip (Pyodide's, plus a .pyc beside each module the
+engine imports as it starts) in place of the original, and python/numpy-bytecode.zip, which the
+engine unpacks over numpy once the wheel is installed (extension/engine_worker.js). Standard library only.
 """
 
 from __future__ import annotations
@@ -53,7 +52,8 @@ def bytecode_dir(pyodide: Path, numpy_wheel: Path, cache: Path) -> Path:
         raise BytecodeError("node is needed to precompile the engine's Python (install nodejs)")
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    proc = subprocess.run([node, str(SCRIPT), str(pyodide), str(numpy_wheel), str(ROOT / "pycore"), str(tmp)], capture_output=True, text=True)
+    cmd = [node, str(SCRIPT), str(pyodide), str(numpy_wheel), str(ROOT / "pycore"), str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BytecodeError(f"precompiling Python failed:\n{proc.stderr[-3000:]}")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

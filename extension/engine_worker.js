@@ -168,6 +168,7 @@ const MAX_SESSIONS = 2;
 
 class ModelRunner {
   constructor() {
+    this.first = null; // the session loaded first (threads, or the GPU): the one that never gives up a segment
     this.idle = []; // loaded workers with nothing to do
     this.queue = []; // segments waiting for a worker
     this.backend = 'loading';
@@ -256,10 +257,10 @@ function engine(id) {
     const report = (what) => post({ type: 'engine', id, stage: 'loading', what });
     const t0 = performance.now();
     enginePromise = (async () => {
-      // Python and the model load side by side: one is mostly CPU, the other I/O.
+      // Python and the model load side by side (each mostly compiling and initialising WebAssembly).
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       m.model.loadOthers();
-      const timings = { ...py.timings, model: m.seconds, total: seconds(t0), sessions: m.model.sessions };
+      const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
       return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, model: m.model, timings };
     })();
     enginePromise.catch(() => {
