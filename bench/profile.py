@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # pycore, models; the tests' support/
 
-from e2e_popup import EXTENSION_ID, ExtensionBrowser  # noqa: E402
+from support.chromium import EXTENSION_ID, ExtensionBrowser  # noqa: E402
 from models.prepare import prepared_model  # noqa: E402
 from pycore.separate import model_inputs  # noqa: E402
-from tracks import TESTDATA, load_track  # noqa: E402
+from support.tracks import TESTDATA, load_track  # noqa: E402
 
 BUNDLE = REPO / "dist" / "chrome"
 
@@ -76,32 +76,32 @@ def browser_profile(wave, spec) -> tuple[dict[str, float], float]:
         try:
             page = chromium.context.new_page()
             page.on("console", lambda m: lines.append(m.text))
-            page.goto(f"chrome-extension://{EXTENSION_ID}/popup.html")
+            page.goto(f"chrome-extension://{EXTENSION_ID}/popup/popup.html")
             page.evaluate(
                 """([wave, spec]) => {
-                  const w = new Worker('model_worker.js', {type: 'module'});
+                  const w = new Worker('../engine/model_worker.js', {type: 'module'});
                   self.profileState = [];
                   let runs = 0;
                   const floats = (b64) => new Float32Array(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
-                  const run = () => w.postMessage({type: 'run', seq: 2 + runs, wave: floats(wave), spec: floats(spec)});
+                  const run = () => w.postMessage({type: 'engine:run-model', seq: 2 + runs, wave: floats(wave), spec: floats(spec)});
                   w.onmessage = ({data}) => {
-                    self.profileState.push(data.type === 'error' ? 'error: ' + data.message : data.type);
-                    if (data.type === 'loaded') run();
-                    else if (data.type === 'result' && ++runs < 2) run();
-                    else if (data.type === 'result') w.postMessage({type: 'end-profiling', seq: 99});
+                    self.profileState.push(data.type === 'model:error' ? 'error: ' + data.message : data.type);
+                    if (data.type === 'model:loaded') run();
+                    else if (data.type === 'model:result' && ++runs < 2) run();
+                    else if (data.type === 'model:result') w.postMessage({type: 'engine:end-profiling', seq: 99});
                   };
-                  w.postMessage({type: 'load', seq: 1, threads: navigator.hardwareConcurrency, gpu: false, profile: true});
+                  w.postMessage({type: 'engine:load-model', seq: 1, threads: navigator.hardwareConcurrency, gpu: false, profile: true});
                 }""",
                 [base64.b64encode(wave.tobytes()).decode(), base64.b64encode(spec.tobytes()).decode()],
             )
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 state = page.evaluate("() => self.profileState")
-                if "profiled" in state or any(s.startswith("error") for s in state):
+                if "model:profiled" in state or any(s.startswith("error") for s in state):
                     break
                 time.sleep(1)
             time.sleep(2)  # the last console lines
-            if "profiled" not in state:
+            if "model:profiled" not in state:
                 raise SystemExit(f"the browser profile did not finish: {state}")
         finally:
             chromium.close()

@@ -31,15 +31,15 @@ import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # pycore, models; the tests' support/
 
-from e2e_popup import ExtensionBrowser, start_job, wait_for_job  # noqa: E402
+from support.chromium import ExtensionBrowser, start_job, wait_for_job  # noqa: E402
 from models.prepare import prepared_model  # noqa: E402
 from pycore.native_decode import open_audio  # noqa: E402
 from pycore.onnx_runner import OnnxRunner  # noqa: E402
 from pycore.separate import Options, run_sync, separate  # noqa: E402
 from pycore.stem_files import StemFiles  # noqa: E402
-from tracks import TESTDATA, load_track  # noqa: E402
+from support.tracks import TESTDATA, load_track  # noqa: E402
 
 
 def excerpt(path: Path, seconds: float) -> Path:
@@ -70,9 +70,9 @@ def browser_job(popup, song: Path, preset: str) -> dict:
 
 def firefox_job(song: Path, work: Path, preset: str) -> dict:
     """One job in a fresh Firefox: its wall time (queued to saved) and the engine's timings."""
-    from e2e_firefox import FirefoxWithAddon
-    from e2e_firefox import start_job as ff_start_job
-    from e2e_firefox import wait_for_job as ff_wait_for_job
+    from support.firefox import FirefoxWithAddon
+    from support.firefox import start_job as ff_start_job
+    from support.firefox import wait_for_job as ff_wait_for_job
 
     ff = FirefoxWithAddon(REPO / "dist" / "firefox", work)
     try:

@@ -43,9 +43,8 @@ STAGES_NAME = "stages.json"
 # some of them feed shape arithmetic that must not change type.
 MIN_HALF_ELEMENTS = 4096
 # Where each stage begins: the first node whose name starts with one of these, and
-# every node that depends on it, belong to that stage or a later one (measured in
-# Chromium, peak memory above idle of the model alone: one session 2.7 GB, three
-# stages (encoders, transformer, decoders) 1.5 GB, these five 1.3 GB, eight 1.4 GB).
+# every node that depends on it, belong to that stage or a later one. Five stages gave
+# the lowest peak in Chromium of the cuts tried (docs/benchmarks.md, "Choices in the code").
 STAGE_STARTS = [
     ("/crosstransformer", "/channel_upsampler"),
     ("/crosstransformer/layers.2", "/crosstransformer/layers_t.2"),

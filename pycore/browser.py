@@ -1,4 +1,4 @@
-"""The core's entry point inside the extension (Pyodide), called by extension/engine_worker.js.
+"""The core's entry point inside the extension (Pyodide), called by extension/engine/engine_worker.js.
 
     result = await pyodide.pyimport("pycore.browser").separate_file(opts)
 
@@ -6,9 +6,8 @@ OPFS in, OPFS out: memory is bounded by a few segments whatever the song's lengt
 opts is a JS object:
   input           a JS file (see below) holding a WAV of any rate, channels, sample format
   outputs         {stem: JS file} for each stem of the layout, empty, opened for writing
-  stems           'four' | 'two'            format   'wav16' | 'wav24' | 'float32'
-  preset          'fast' | 'balanced' | 'best'   (pycore.separate.PRESETS)
-  clip            'rescale' (default) | 'clamp': what to do with stems beyond full scale
+  settings        the job's settings {stems, format, preset, clip} (pycore/settings.py),
+                  already validated by the service worker; checked again here
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
   inFlight        how many segments runModel may have at once (its sessions; 1 when absent)
@@ -29,7 +28,8 @@ from pyodide.ffi import to_js
 from .model_contract import SOURCES
 from .separate import Options, separate
 from .sources import wav_source
-from .stem_files import CLIP_MODES, WavStems
+from .settings import normalize
+from .stem_files import WavStems
 
 
 def _array(js) -> np.ndarray:
@@ -126,7 +126,7 @@ class JsFile:
         self._js.flush()
 
     def close(self) -> None:
-        self._js.flush()  # the handle itself is closed by engine_worker.js, which opened it
+        self._js.flush()  # the handle itself is closed by engine/engine_worker.js, which opened it
 
 
 async def separate_file(opts):
@@ -135,17 +135,15 @@ async def separate_file(opts):
     def answer(d: dict):
         return to_js(d, dict_converter=Object.fromEntries)
 
-    clip = str(opts.clip) if getattr(opts, "clip", None) else "rescale"
-    if clip not in CLIP_MODES:
-        raise ValueError(f"clip must be 'rescale' or 'clamp', not {clip!r}")
-    options = Options.preset(str(opts.preset), stems=str(opts.stems))
+    settings = normalize(opts.settings.to_py())
+    options = Options.preset(settings["preset"], stems=settings["stems"])
     try:
         source = wav_source(JsFile(opts.input))
         if source.frames == 0:
             raise ValueError("the file contains no audio (0 samples)")
     except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
         return answer({"error": str(e)})
-    sink = WavStems(str(opts.format), lambda stem: JsFile(getattr(opts.outputs, stem)), clip=clip)
+    sink = WavStems(settings["format"], lambda stem: JsFile(getattr(opts.outputs, stem)), clip=settings["clip"])
     report = await separate(
         source,
         _JsRunner(opts.runModel, int(getattr(opts, "inFlight", None) or 1)),

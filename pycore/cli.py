@@ -9,9 +9,10 @@ from pathlib import Path
 
 from .names import song_folder
 from .native_decode import DecodeError, open_audio
-from .separate import PRESETS, STEM_LAYOUTS, Options, separate, run_sync
-from .stem_files import CLIP_MODES, StemFiles
-from .wav import FORMATS, WavError
+from .separate import STEM_LAYOUTS, Options, separate, run_sync
+from .settings import SETTINGS
+from .stem_files import StemFiles
+from .wav import WavError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,15 +22,18 @@ def _parser() -> argparse.ArgumentParser:
                        description="Writes OUTDIR/<song name>/<stem>.wav for each input.")
     s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files (WAV, FLAC, MP3, OGG, ...)")
     s.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR", help="folder for the stems")
-    s.add_argument("--stems", choices=list(STEM_LAYOUTS), default="four",
-                   help="four: drums, bass, other, vocals; two: vocals, instrumental (default: four)")
-    s.add_argument("--format", choices=list(FORMATS), default="wav16", help="output format (default: wav16)")
-    s.add_argument("--preset", choices=list(PRESETS), default="balanced",
-                   help="fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
-                        "(2 shifts, each also on the sign-inverted mix), about 4x slower (default: balanced)")
-    s.add_argument("--clip", choices=CLIP_MODES, default="rescale",
-                   help="stems beyond full scale: rescale lowers all stems by one gain so none clips, "
-                        "clamp cuts the peaks (default: rescale; float32 output is never altered)")
+    # The job settings, with the extension's choices and defaults (pycore/settings.py).
+    helps = {
+        "stems": "four: drums, bass, other, vocals; two: vocals, instrumental",
+        "format": "output format",
+        "preset": "fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
+                  "(2 shifts, each also on the sign-inverted mix), about 4x slower",
+        "clip": "stems beyond full scale: rescale lowers all stems by one gain so none clips, "
+                "clamp cuts the peaks (float32 output is never altered)",
+    }
+    for name, spec in SETTINGS.items():
+        s.add_argument(f"--{name}", choices=list(spec["choices"]), default=spec["default"],
+                       help=f"{helps[name]} (default: {spec['default']})")
     s.add_argument("--overlap", type=float, help="overlap between segments, 0 to 0.9 (overrides the preset)")
     s.add_argument("--shifts", type=int, help="average N randomly shifted passes (overrides the preset)")
     s.add_argument("--force", action="store_true", help="overwrite stems that already exist")

@@ -33,14 +33,14 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Memory: ORT's planner reuses a freed buffer for a later tensor of the same static size.
         # htdemucs is a U-Net, so encoder buffers are parked (allocated, unused) across the whole
-        # transformer until the mirror-image decoder layer reuses them: ~2.3 GB live instead of
-        # ~0.7 GB, 4.9 GB peak RSS with the arena. Without reuse (and without the memory pattern,
-        # which then lays every tensor out side by side) each tensor is freed after its last use:
-        # peak RSS ~0.9 GB, stable over many segments, same speed, bit-identical outputs.
+        # transformer until the mirror-image decoder layer reuses them. Without reuse (and without
+        # the memory pattern, which then lays every tensor out side by side) each tensor is freed
+        # after its last use: a fraction of the peak, flat over many segments, same speed,
+        # bit-identical outputs (docs/benchmarks.md, "Choices in the code").
         options.enable_mem_reuse = False
         options.enable_mem_pattern = False
         # All stages draw on one arena, as one session would: with an arena per session each
-        # kept its own peak (1.6 GB), and without arenas glibc's heap fragments (1.1 GB); 0.74 GB.
+        # keeps its own peak, and without arenas glibc's heap fragments.
         _register_shared_arena(ort)
         options.add_session_config_entry("session.use_env_allocators", "1")
         if profile_prefix:
@@ -48,7 +48,7 @@ class OnnxRunner:
             options.profile_file_prefix = profile_prefix
         _map_large_arrays()
         self._sessions = [ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"]) for f in files]
-        # After each stage, what no later stage reads is dropped (the encoders' skips are ~100 MB).
+        # After each stage, what no later stage reads is dropped (the encoders' skips are large).
         needed_later: set[str] = {OUTPUT_FREQ, OUTPUT_TIME}
         self._keep: list[set[str]] = []
         for session in reversed(self._sessions):
@@ -64,7 +64,7 @@ class OnnxRunner:
             given = session.run(names, {name: values[name] for name in inputs})
             values = {name: value for name, value in [*values.items(), *zip(names, given)] if name in keep}
         # Copies: the outputs' own buffers belong to the arena, and held while the next segment
-        # runs (the pipeline does) they split it, which grew it by ~150 MB over a song.
+        # runs (the pipeline does) they split it, which made it grow over a song.
         return values[OUTPUT_FREQ].copy(), values[OUTPUT_TIME].copy()
 
     def end_profiling(self) -> list[str]:

@@ -89,10 +89,10 @@ class Options:
 # The model itself is the same in all three; they differ in how often each sample is
 # seen by it. Time and SDR of each are measured by bench/quality.py and bench/speed.py.
 PRESETS: dict[str, dict] = {
-    "fast": {"overlap": 0.1},  # 1.11 model runs per segment length instead of 1.33
+    "fast": {"overlap": 0.1},  # fewer model runs per segment length
     "balanced": {"overlap": 0.25},  # Demucs's defaults
-    # 4 passes: on two tracks, sign inversion helped more (+0.04 to +0.06 dB) than the
-    # channel swap (+0.02 to +0.03), and shifts + inversion most (+0.08 to +0.11).
+    # 4 passes: two random shifts, each also on the sign-inverted mix, which helped more than
+    # the channel swap (docs/benchmarks.md, "Quality").
     "best": {"overlap": 0.25, "shifts": 2, "augment": ("negate",)},
 }
 

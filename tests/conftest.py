@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE / "core")]  # tracks.py; the core tests' helpers
+REPO = HERE.parent
+# support/ (the tests' helpers) as a package, and packaging/ (the build's helpers, imported by name).
+sys.path[:0] = [str(HERE), str(REPO / "packaging")]
 
-from tracks import TESTDATA  # noqa: E402
+from support.tracks import TESTDATA  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +47,7 @@ def firefox_bundle() -> Path:
     import os
     import subprocess
 
-    repo = HERE.parent
+    repo = REPO
     given = os.environ.get("DEMIXER_E2E_BUNDLE")
     if given:
         path = Path(given).parent / "firefox"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what the tests need, builds the extension, runs pytest.
+# The whole test suite, from a fresh machine: installs what the tests need, builds the extension,
+# runs the JavaScript unit tests (node --test) and then pytest.
 #   bash tests/run.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +21,5 @@ command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install 
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 build.py
+node --test tests/extension/  # the extension's own logic, without a browser (tests/extension/*.test.mjs)
 DEMIXER_E2E_BUNDLE="$PWD/dist/chrome" python3 -m pytest "$@"  # built just above (dist/firefox beside it)

@@ -9,8 +9,7 @@ import io
 import struct
 
 import numpy as np
-from _support import music_like, raises, wav_bytes
-from test_separate import Collect, TimeBranchModel
+from support.core import Collect, TimeBranchModel, music_like, raises, wav_bytes
 
 from pycore.model_contract import FRAMES, FREQ_BINS
 from pycore.separate import Options, run_sync, separate

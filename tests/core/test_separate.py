@@ -1,44 +1,9 @@
 import numpy as np
-from _support import music_like, raises
+from support.core import Collect, TimeBranchModel, fake_sources, music_like, raises
 
 from pycore.model_contract import FRAMES, FREQ_BINS, SEGMENT
 from pycore.separate import Cancelled, Options, pass_starts, run_sync, separate
 from pycore.sources import ArraySource
-
-
-def fake_sources(window):
-    """A stand-in model: content- and position-dependent, so blending errors cannot hide."""
-    position = 1 + 0.3 * np.cos(2 * np.pi * np.arange(SEGMENT) / SEGMENT)
-    return np.stack([window * position * (k + 1) / 10 + 0.05 * k * window**2 for k in range(4)])
-
-
-class TimeBranchModel:
-    def __init__(self):
-        self.calls = 0
-
-    def run(self, wave, spec):
-        assert wave.shape == (1, 2, SEGMENT) and spec.shape == (1, 4, FREQ_BINS, FRAMES)
-        assert wave.dtype == np.float32 and spec.dtype == np.float32
-        self.calls += 1
-        return np.zeros((1, 4, 4, FREQ_BINS, FRAMES), np.float32), fake_sources(wave[0])[None]
-
-
-class Collect:
-    def begin(self, stems, frames):
-        self.stems, self.frames, self.blocks, self.state = stems, frames, [], "open"
-
-    def write(self, block):
-        self.blocks.append(block)
-
-    def finish(self):
-        self.state = "finished"
-
-    def abort(self):
-        self.state = "aborted"
-
-    @property
-    def audio(self):
-        return np.concatenate(self.blocks, axis=-1)
 
 
 def reference_apply_model(mix, overlap, starts, augment=()):

@@ -1,9 +1,8 @@
 import numpy as np
-from _support import music_like
+from support.core import music_like
 
 from pycore.model_contract import FRAMES, FREQ_BINS, SEGMENT
 from pycore.spectrogram import istft, stft
-
 
 # Demucs's _ispec drops the two outermost frames on each side, so like the reference
 # (checked against torch) the first and last ~1450 samples are not exactly restored;

@@ -1,7 +1,7 @@
 import io
 
 import numpy as np
-from _support import raises
+from support.core import raises
 
 from pycore.stem_files import StemFiles, WavStems
 from pycore.wav import WavReader

@@ -2,7 +2,7 @@ import io
 import struct
 
 import numpy as np
-from _support import as_file, raises, wav_bytes
+from support.core import as_file, raises, wav_bytes
 
 from pycore import wav
 

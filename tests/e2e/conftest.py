@@ -28,10 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_popup import EXTENSION_ID, REPO, ExtensionBrowser  # noqa: E402
+from support.chromium import EXTENSION_ID, REPO, ExtensionBrowser
 
 
 def extension_id_of(manifest: dict) -> str:

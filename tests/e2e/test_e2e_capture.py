@@ -13,19 +13,25 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-
-from e2e_audio import RATE, load_clip, mixture, read_stem
-from e2e_capture import (
+from support.audio import RATE, load_clip, mixture, read_stem
+from support.capture import (
     CAPTURE_BROWSER_OPTIONS,
     ActionPopup,
     MusicServer,
     align,
     inbox_files,
     sdr_with_gain,
-    windowed_sdr,
     wait_until,
+    windowed_sdr,
 )
-from e2e_popup import REPO, ExtensionBrowser, job_rows, start_job, wait_for_files, wait_for_job
+from support.chromium import (
+    REPO,
+    ExtensionBrowser,
+    job_rows,
+    start_job,
+    wait_for_files,
+    wait_for_job,
+)
 
 from pycore.metrics import sdr
 
@@ -67,6 +73,12 @@ def job_named(page, prefix: str):
     return rows[0] if rows else None
 
 
+def job_settings(page, name: str) -> dict:
+    """The settings the service worker stored with job `name` (what the engine is given)."""
+    jobs = page.evaluate("chrome.storage.local.get('jobs').then((got) => got.jobs)")
+    return next(j["settings"] for j in jobs if j["name"] == name)
+
+
 def test_capture_a_playing_tab(capture_browser, music, lithium, tmp_path):
     browser = capture_browser
     clip = load_clip(lithium, seconds=30 - SONG_START, start=SONG_START)
@@ -98,9 +110,11 @@ def test_capture_a_playing_tab(capture_browser, music, lithium, tmp_path):
     start_job(jobs, [blocker], stems="two")
     wait_for_job(jobs, blocker.name, {"running"}, 60)
     jobs.check("input[name=stems][value=four]")  # the capture takes the choices shown when it stops
+    jobs.select_option("#clip", "clamp")  # every one of them, Peaks too
     jobs.click("#capture-stop")
     row = wait_until(lambda: job_named(jobs, "Lithium practice page - "), 30, "the capture's job")
     name = row["name"]
+    assert job_settings(jobs, name) == {"stems": "four", "format": "wav16", "preset": "balanced", "clip": "clamp"}
     assert jobs.evaluate("chrome.action.getBadgeText({})") == ""
     recorded = None
     for data in inbox_files(jobs).values():
@@ -198,8 +212,10 @@ def test_a_tab_closed_during_capture_keeps_the_recording(capture_browser, music,
     assert "was closed during the capture" in kept, kept
     assert jobs.evaluate("chrome.action.getBadgeText({})") == ""
     jobs.check("input[name=stems][value=two]")
+    jobs.select_option("#clip", "clamp")
     jobs.click("#kept-separate")
     row = wait_until(lambda: job_named(jobs, "Closing page - "), 30, "the job")
+    assert job_settings(jobs, row["name"]) == {"stems": "two", "format": "wav16", "preset": "balanced", "clip": "clamp"}
     row = wait_for_job(jobs, row["name"], {"done", "failed", "cancelled"}, JOB_TIMEOUT)
     assert row["status"] == "done", row["text"]
     paths = wait_for_files(browser.downloads / "Demixer" / row["name"], ["vocals.wav", "instrumental.wav"], 30)

@@ -6,9 +6,14 @@ import json
 import time
 
 import numpy as np
-from e2e_audio import load_clip, mixture, write_song
-from e2e_firefox import FirefoxWithAddon, job_rows, start_job, wait_for_downloads, wait_for_job
-from test_e2e_separation import check_stems, native_stems
+from support.audio import check_stems, load_clip, mixture, native_stems, write_song
+from support.firefox import (
+    FirefoxWithAddon,
+    job_rows,
+    start_job,
+    wait_for_downloads,
+    wait_for_job,
+)
 
 from pycore.metrics import sdr
 

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from e2e_popup import job_rows, wait_for_files, wait_for_job
-from e2e_audio import RATE, load_clip, mixture, read_stem
-
-from test_e2e_jobs import inbox_entries
+from support.audio import RATE, load_clip, mixture, read_stem
+from support.chromium import inbox_entries, job_rows, wait_for_files, wait_for_job
 
 JOB_TIMEOUT = 900  # several short jobs queued behind each other on a busy machine
 FOUR = [f"{s}.wav" for s in ("drums", "bass", "other", "vocals")]

@@ -10,10 +10,8 @@ import time
 
 import numpy as np
 import soundfile as sf
-from e2e_popup import start_job, wait_for_files, wait_for_job
-from e2e_audio import load_clip, mixture, read_stem, write_song
-
-from test_e2e_jobs import inbox_entries
+from support.audio import load_clip, mixture, read_stem, write_song
+from support.chromium import inbox_entries, start_job, wait_for_files, wait_for_job
 
 JOB_TIMEOUT = 900
 ENDED = {"done", "failed", "cancelled", "interrupted"}

@@ -5,25 +5,10 @@ from __future__ import annotations
 import base64
 import time
 
-from e2e_popup import start_job, wait_for_files, wait_for_job
-from e2e_audio import load_clip, mixture, write_song
+from support.audio import load_clip, mixture, write_song
+from support.chromium import inbox_entries, start_job, wait_for_files, wait_for_job
 
 JOB_TIMEOUT = 600
-
-
-def inbox_entries(page) -> list[str]:
-    """Songs waiting in the extension's OPFS inbox (see extension/inbox.js)."""
-    return page.evaluate(
-        """async () => {
-            const root = await navigator.storage.getDirectory();
-            const names = [];
-            for await (const [name, handle] of root.entries()) {
-              if (handle.kind === 'directory') for await (const n of handle.keys()) names.push(name + '/' + n);
-              else names.push(name);
-            }
-            return names;
-        }"""
-    )
 
 
 def test_closing_the_popup_does_not_stop_the_job(browser, lithium, tmp_path):

@@ -11,13 +11,17 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import soundfile as sf
-from e2e_popup import REPO, start_job, wait_for_files, wait_for_job
-from e2e_audio import RATE, load_clip, mixture, read_stem
+from support.audio import RATE, load_clip, mixture, read_stem
+from support.chromium import (
+    REPO,
+    inbox_entries,
+    start_job,
+    wait_for_files,
+    wait_for_job,
+)
 
 from pycore.metrics import sdr
-from test_e2e_jobs import inbox_entries
 
 JOB_TIMEOUT = 900
 ENDED = {"done", "failed", "cancelled", "interrupted"}

@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from e2e_popup import EXTENSION_ID, start_job, wait_for_job
-from e2e_audio import load_clip, mixture, write_song
+from support.audio import load_clip, mixture, write_song
+from support.chromium import EXTENSION_ID, start_job, wait_for_job
 
 
 def test_a_whole_job_requests_only_the_extensions_files(browser, popup, lithium, tmp_path):
@@ -28,15 +28,18 @@ def test_a_whole_job_requests_only_the_extensions_files(browser, popup, lithium,
     origin = f"chrome-extension://{EXTENSION_ID}/"
     seen = {(r.target.split(" ", 1)[0], r.url.removeprefix(origin)) for r in net.requests}
     for expected in [
-        ("page", "popup.js"),
-        ("background_page", "offscreen.js"),
-        ("background_page", "engine_worker.js"),
+        ("page", "popup/popup.js"),
+        ("background_page", "offscreen/offscreen.js"),
+        ("background_page", "engine/engine_worker.js"),
         ("worker", "vendor/pyodide/pyodide.asm.wasm"),
         ("worker", "python/python_stdlib.zip"),
         ("worker", "python/numpy-bytecode.zip"),
+        ("worker", "engine/pycore_importer.py"),
         ("worker", "pycore/browser.py"),
+        ("page", "lib/job_settings.json"),
         ("worker", "vendor/ort/ort-wasm-simd-threaded.wasm"),
         ("worker", "models/htdemucs/stages.json"),
+        ("worker", "models/htdemucs/contract.json"),
         ("worker", "models/htdemucs/stage0.onnx"),
     ]:
         assert expected in seen, (expected, sorted(seen))

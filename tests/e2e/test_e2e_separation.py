@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from e2e_popup import REPO, job_rows, start_job, wait_for_files, wait_for_job
-from e2e_audio import RATE, load_clip, mixture, read_stem, write_song
+from support.audio import (
+    RATE,
+    check_stems,
+    load_clip,
+    mixture,
+    native_stems,
+    write_song,
+)
+from support.chromium import job_rows, start_job, wait_for_files, wait_for_job
 
 from pycore.metrics import sdr
 
 JOB_TIMEOUT = 600  # a cold engine plus two or three segments, on a busy 2-core machine
-
-
-def check_stems(paths, frames: int, subtype: str) -> dict[str, np.ndarray]:
-    stems = {}
-    for path in paths:
-        data, info = read_stem(path)
-        assert info.samplerate == RATE, (path.name, info.samplerate)
-        assert info.channels == 2, (path.name, info.channels)
-        assert info.subtype == subtype, (path.name, info.subtype)
-        assert data.shape[0] == frames, f"{path.name}: {data.shape[0]} frames, the input has {frames}"
-        stems[path.stem] = data
-    return stems
-
-
-def native_stems(song: Path, out: Path) -> dict[str, np.ndarray]:
-    """The same song through the native command line (pycore + onnxruntime)."""
-    subprocess.run([sys.executable, "-m", "pycore", "separate", str(song), "-o", str(out)], check=True, cwd=REPO)
-    return {p.stem: read_stem(p)[0] for p in (out / song.stem).glob("*.wav")}
 
 
 def test_four_stems_from_wav(browser, popup, lithium, tmp_path):

@@ -1,4 +1,4 @@
-// Starts Python as the engine does (extension/engine_worker.js), with the bundle's
+// Starts Python as the engine does (extension/engine/engine_worker.js), with the bundle's
 // precompiled bytecode, and reports which modules Python still compiled from source
 // while starting and importing pycore.browser.
 //

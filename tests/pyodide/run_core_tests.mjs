@@ -54,6 +54,12 @@ async function main() {
 
   copyTree(pyodide.FS, path.join(repoRoot, "pycore"), `${HOME}/pycore`);
   copyTree(pyodide.FS, path.join(repoRoot, "tests", "core"), `${HOME}/tests/core`);
+  for (const f of ["__init__.py", "core.py", "folder_names.json"]) {
+    // The core tests' helpers (tests/support/core.py) and the folder-name table
+    // (test_names.py), without the browser tests' helpers.
+    pyodide.FS.mkdirTree(`${HOME}/tests/support`);
+    pyodide.FS.writeFile(`${HOME}/tests/support/${f}`, fs.readFileSync(path.join(repoRoot, "tests", "support", f)));
+  }
   const runner = fs.readFileSync(new URL("./mini_runner.py", import.meta.url));
   pyodide.FS.mkdirTree(`${HOME}/.mini_runner`);
   pyodide.FS.writeFile(`${HOME}/.mini_runner/mini_runner.py`, runner);
@@ -61,7 +67,7 @@ async function main() {
   const status = await pyodide.runPythonAsync(`
 import os, sys
 os.chdir("${HOME}")
-sys.path[:0] = ["${HOME}/.mini_runner", "${HOME}", "${HOME}/tests/core"]
+sys.path[:0] = ["${HOME}/.mini_runner", "${HOME}", "${HOME}/tests", "${HOME}/tests/core"]
 import mini_runner
 await mini_runner.main("${HOME}/tests/core")
 `);

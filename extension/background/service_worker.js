@@ -1,0 +1,294 @@
+// The service worker: orchestration only. No audio passes through here.
+//
+//   popup ──popup:*──► here ──sw:*──► offscreen page (the engine's host)
+//   popup ◄──sw:*───── here ◄──offscreen:*── offscreen page
+//   here ──► chrome.downloads (saving.js): Demixer/<song>/<stem file>, from the offscreen page's blob: URLs
+//
+// Every message type, its fields, sender and handler: lib/messages.js.
+//
+// Job state lives in storage (key 'jobs'), not in memory: the browser stops an idle
+// service worker at any time and every event starts it again, so each handler reads
+// the state, changes it (jobs.js) and writes it back, one at a time (update).
+
+import { runtime, storage, sessionStorage, downloads, enginePage } from '../lib/platform.js';
+import * as inbox from '../lib/inbox.js';
+import { unexpected } from '../lib/messages.js';
+import { loadSchema, normalize } from '../lib/settings.js';
+import { captureControl } from './capture_control.js';
+import * as jobs from './jobs.js';
+import { saver } from './saving.js';
+
+const OFFSCREEN = 'offscreen/offscreen.html';
+
+// ------------------------------------------------------------------ state
+
+let lock = Promise.resolve();
+const ports = new Set();
+
+// Runs fn(jobs, stats) with exclusive access to the state, saves it and shows it
+// to every open popup. Returns fn's result.
+function update(fn) {
+  const next = lock.then(async () => {
+    const list = await storage.get('jobs', []);
+    const stats = await storage.get('stats', {});
+    const result = await fn(list, stats);
+    const kept = jobs.trim(list);
+    await storage.set('jobs', kept);
+    await storage.set('stats', stats);
+    toPopups({ type: 'sw:jobs', jobs: kept, now: Date.now() });
+    return result;
+  });
+  lock = next.catch((e) => console.error(e));
+  return next;
+}
+
+function toPopups(message) {
+  for (const port of ports) {
+    try {
+      port.postMessage(message);
+    } catch {
+      ports.delete(port);
+    }
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A job's settings, checked once, here, where they enter: everything after takes them as they are.
+async function settingsOf(given) {
+  return normalize(await loadSchema(), given);
+}
+
+// ------------------------------------------------------------------ the engine's page
+
+let opening = null;
+
+async function ensureEngine() {
+  if (await enginePage.isOpen(OFFSCREEN)) return;
+  if (!opening) opening = enginePage.open(OFFSCREEN).finally(() => (opening = null));
+  await opening;
+}
+
+// Sends a message to the offscreen page, waiting for it to listen.
+async function tellEngine(message) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const answer = await runtime.send(message);
+      if (answer !== undefined) return answer;
+    } catch (e) {
+      if (!/Receiving end does not exist|Could not establish connection/i.test(String(e?.message))) throw e;
+    }
+    if (attempt > 100) throw new Error('the engine page does not answer');
+    await sleep(100);
+  }
+}
+
+const release = (id) => tellEngine({ type: 'sw:release', id }).catch(() => {});
+
+// Starts the next queued job when none is running. Call inside update().
+function pump(list) {
+  const job = jobs.nextToRun(list, Date.now());
+  if (!job) return;
+  const { id, key, name, settings } = job;
+  (async () => {
+    try {
+      await ensureEngine();
+      await tellEngine({ type: 'sw:run', job: { id, key, name, settings } });
+    } catch (e) {
+      console.error(e);
+      await fail(id, `The engine could not start: ${e?.message ?? e}`);
+    }
+  })();
+}
+
+async function fail(id, error) {
+  await update((list) => {
+    jobs.fail(list, id, error, Date.now());
+    pump(list);
+  });
+}
+
+const saving = saver({ downloads, storage, update, fail, release });
+
+// ------------------------------------------------------------------ from the popup
+
+async function enqueue({ files, settings }) {
+  const checked = await settingsOf(settings);
+  await update((list) => {
+    jobs.enqueue(list, files, checked, Date.now());
+    pump(list);
+  });
+}
+
+async function cancel(id) {
+  let job = null;
+  const action = await update((list) => {
+    job = jobs.byId(list, id);
+    return jobs.cancel(list, id, Date.now());
+  });
+  if (action === 'forget-song') await inbox.remove(job.key);
+  else if (action === 'stop-engine') await tellEngine({ type: 'sw:cancel', id });
+  else if (action === 'discard-downloads') {
+    await saving.discard((job.downloads || []).map((d) => d.id));
+    await release(id);
+  }
+}
+
+async function show(id) {
+  const job = jobs.byId(await storage.get('jobs', []), id);
+  const first = job?.downloads?.[0];
+  if (first) downloads.show(first.id);
+}
+
+// A job marked running whose engine page is gone will never finish: say so.
+async function checkEngineAlive() {
+  const stuck = jobs.stuck(await storage.get('jobs', []), Date.now());
+  if (stuck.length === 0 || (await enginePage.isOpen(OFFSCREEN))) return;
+  await interrupt(new Set(stuck.map((j) => j.id)), 'Interrupted: the engine stopped unexpectedly.');
+}
+
+async function interrupt(ids, why) {
+  const waiting = new Set(await inbox.keys().catch(() => []));
+  await update((list) => {
+    jobs.interrupt(list, ids, why, waiting, Date.now());
+    pump(list);
+  });
+}
+
+async function retry(id) {
+  const waiting = new Set(await inbox.keys().catch(() => []));
+  await update((list) => {
+    jobs.retry(list, id, waiting, Date.now());
+    pump(list);
+  });
+}
+
+async function onPopupMessage(msg) {
+  switch (msg.type) {
+    case 'popup:refresh':
+      return update(() => {});
+    case 'popup:enqueue':
+      return enqueue(msg);
+    case 'popup:cancel':
+      return cancel(msg.id);
+    case 'popup:retry':
+      return retry(msg.id);
+    case 'popup:clear':
+      return update((list) => jobs.clearFinished(list));
+    case 'popup:show':
+      return show(msg.id);
+    case 'popup:capture-start':
+      return capture.start({ ...msg, settings: await settingsOf(msg.settings) });
+    case 'popup:capture-stop':
+      return capture.stop({ settings: await settingsOf(msg.settings) });
+    case 'popup:capture-keep':
+      return capture.keep({ settings: await settingsOf(msg.settings) });
+    case 'popup:capture-discard':
+      return capture.discard();
+    default:
+      unexpected('service worker (from the popup)', msg);
+  }
+}
+
+runtime.onConnect((port) => {
+  if (port.name !== 'popup') return;
+  ports.add(port);
+  port.onDisconnect.addListener(() => ports.delete(port));
+  port.onMessage.addListener(async (msg) => {
+    try {
+      await onPopupMessage(msg);
+    } catch (e) {
+      console.error(e);
+      try {
+        port.postMessage({ type: 'sw:error', error: String(e?.message ?? e), about: msg?.type });
+      } catch {
+        /* popup closed */
+      }
+    }
+  });
+  update(() => {}).then(checkEngineAlive).then(capture.check);
+});
+
+// ------------------------------------------------------------------ from the engine's page
+
+async function onEngineMessage(msg) {
+  switch (msg.type) {
+    case 'offscreen:stage':
+      return update((list, stats) => jobs.stage(list, msg, stats, Date.now()));
+    case 'offscreen:progress':
+      return update((list, stats) => jobs.progress(list, msg, stats, Date.now()));
+    case 'offscreen:alive':
+      return undefined; // its arrival was the point: the background stays loaded
+    case 'offscreen:finished': {
+      const next = await update((list) => {
+        const outcome = jobs.finish(list, msg, Date.now());
+        pump(list);
+        return outcome;
+      });
+      if (next === 'save') saving.save(msg.id, msg.files);
+      else await release(msg.id);
+      return undefined;
+    }
+    case 'offscreen:failed':
+      return fail(msg.id, msg.error);
+    case 'offscreen:idle': {
+      const list = await storage.get('jobs', []);
+      const busy = list.some((j) => jobs.ACTIVE.has(j.status)) || (await capture.recording());
+      if (!busy && (await enginePage.isOpen(OFFSCREEN))) await enginePage.close();
+      return undefined;
+    }
+    case 'offscreen:capture-level':
+      return capture.level(msg);
+    case 'offscreen:capture-saved':
+      return capture.saved(msg);
+    default:
+      unexpected('service worker (from the offscreen page)', msg);
+  }
+}
+
+runtime.onMessage((msg) => {
+  if (!String(msg?.type).startsWith('offscreen:')) return undefined; // not for this hop
+  return onEngineMessage(msg).then(() => ({ ok: true }));
+});
+
+downloads.onChanged((delta) => saving.onDownloadChanged(delta));
+
+// ------------------------------------------------------------------ browser start
+
+// Jobs cut short by closing the browser (or reloading the extension) cannot go
+// on: their engine page is gone. They are shown as interrupted (with Retry while
+// their song is still in the inbox), never dropped. A marker in session storage,
+// which the browser clears when it restarts, tells such a start from a service
+// worker that was merely stopped while a job ran on in the offscreen document.
+async function noticeBrowserStart() {
+  if (await sessionStorage.get('sessionStarted', false)) return;
+  await sessionStorage.set('sessionStarted', Date.now());
+  const cut = (await storage.get('jobs', [])).filter((j) => jobs.ACTIVE.has(j.status) && j.status !== 'queued');
+  await interrupt(new Set(cut.map((j) => j.id)), 'Interrupted: the browser was closed while this job ran.');
+  // Songs no job will use again go; scratch of the engine is swept by the engine page.
+  const kept = new Set((await storage.get('jobs', [])).filter((j) => j.status === 'queued' || (j.status === 'interrupted' && j.retry)).map((j) => j.key));
+  for (const key of await inbox.keys().catch(() => [])) {
+    if (kept.has(key)) continue;
+    // A song the popup copied in a moment ago is about to be queued: leave it.
+    const file = await inbox.get(key).catch(() => null);
+    if (!file || Date.now() - file.lastModified > 60000) await inbox.remove(key);
+  }
+  await update((all) => pump(all)); // queued jobs that never started now can
+}
+const browserStart = noticeBrowserStart().catch((e) => console.error(e));
+runtime.onStartup(() => browserStart);
+runtime.onInstalled(() => browserStart);
+
+// ------------------------------------------------------------------ tab capture
+
+// capture_control.js records a tab in the offscreen page and hands the recording to
+// enqueue() as a job like any file, with the settings the popup chose (checked above).
+const capture = captureControl({
+  ensureEngine,
+  tellEngine,
+  enqueue: (files, settings) => enqueue({ files, settings }),
+  isEngineOpen: () => enginePage.isOpen(OFFSCREEN),
+  post: toPopups,
+});
+runtime.onStartup(capture.reset);
+runtime.onInstalled(capture.reset);

@@ -1,0 +1,271 @@
+// The separation engine: a module worker started by the offscreen document.
+//
+// It hosts Pyodide + numpy + pycore (the Python core that cuts the song into
+// segments, computes spectrograms, blends the model's outputs and writes the
+// stems) and the model's sessions (session_pool.js), each a model_worker.js.
+// It stays warm between jobs; the offscreen document terminates it when idle.
+//
+// It takes offscreen:separate and answers engine:loading, engine:ready,
+// engine:progress, then engine:done or engine:failed (lib/messages.js). The song is
+// read in place from OPFS and the stems are written to OPFS as they come, so memory
+// stays bounded by a few segments whatever the song's length.
+
+import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
+import { unexpected } from '../lib/messages.js';
+import { openSync } from '../lib/opfs.js';
+import { transferableAsIs } from '../lib/transfer.js';
+import { ModelWorker, SessionPool } from './session_pool.js';
+
+const BASE = new URL('../', import.meta.url); // the bundle's root
+const PYTHON_ROOT = '/lib/demixer'; // pycore/ lands here, fetched module by module
+
+let enginePromise = null; // resolves to {pyodide, separateFile, model}
+
+function post(msg, transfer = []) {
+  self.postMessage(msg, transfer);
+}
+
+function seconds(t0) {
+  return Math.round((performance.now() - t0) / 10) / 100;
+}
+
+// --------------------------------------------------------------- Python side
+
+async function loadPython(report) {
+  const timings = {};
+  let t = performance.now();
+  report('Python');
+  const pyodide = await loadPyodide({
+    indexURL: new URL('vendor/pyodide/', BASE).href,
+    // Pyodide's standard library with its bytecode precompiled (packaging/pyodide_bytecode.py): starting
+    // Python no longer compiles the modules it imports, which was half of Pyodide's start.
+    stdLibURL: new URL('python/python_stdlib.zip', BASE).href,
+    stdout: (line) => console.log('[python]', line),
+    stderr: (line) => console.warn('[python]', line),
+  });
+  timings.pyodide = seconds(t);
+
+  t = performance.now();
+  report('numpy');
+  // Resolved through vendor/pyodide/pyodide-lock.json: the wheel lies beside it.
+  await pyodide.loadPackage('numpy', { messageCallback: () => {}, errorCallback: (m) => console.warn(m) });
+  await addNumpyBytecode(pyodide);
+  timings.numpy = seconds(t);
+
+  t = performance.now();
+  report('the separation code');
+  // pycore's modules are fetched from the bundle as Python imports them (pycore_importer.py).
+  const importer = await fetch(new URL('engine/pycore_importer.py', BASE));
+  if (!importer.ok) throw new Error(`the engine is incomplete (pycore_importer.py: HTTP ${importer.status})`);
+  pyodide.FS.mkdirTree(PYTHON_ROOT);
+  pyodide.FS.writeFile(`${PYTHON_ROOT}/pycore_importer.py`, await importer.text());
+  pyodide.runPython(`import sys; sys.path.insert(0, "${PYTHON_ROOT}")`);
+  const installer = pyodide.pyimport('pycore_importer');
+  installer.install(BASE.href, PYTHON_ROOT).destroy();
+  installer.destroy();
+  // Kept for the worker's life: calling through the module avoids a borrowed
+  // attribute proxy that would die with it.
+  const browser = pyodide.pyimport('pycore.browser');
+  // The stem names of each layout, from the core itself (one OPFS file is opened per stem before Python runs).
+  const separateModule = pyodide.pyimport('pycore.separate');
+  const layouts = separateModule.STEM_LAYOUTS.toJs({ dict_converter: Object.fromEntries });
+  separateModule.destroy();
+  timings.pycore = seconds(t);
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, timings };
+}
+
+// numpy's modules precompiled (packaging/pyodide_bytecode.py), unpacked into its __pycache__ folders:
+// `import numpy` then reads bytecode instead of compiling ~170 modules. Each file is
+// checked against its source's hash, so a mismatch only costs the compile it saves.
+async function addNumpyBytecode(pyodide) {
+  try {
+    const response = await fetch(new URL('python/numpy-bytecode.zip', BASE));
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const sitePackages = pyodide.runPython('import sysconfig; sysconfig.get_path("purelib")');
+    pyodide.unpackArchive(await response.arrayBuffer(), 'zip', { extractDir: sitePackages });
+  } catch (e) {
+    console.warn('numpy bytecode not used (numpy compiles its modules instead):', e);
+  }
+}
+
+// ---------------------------------------------------------------- model side
+
+// The model runs in workers of its own, so Python never waits for it nor it for Python.
+const spawnModelWorker = () => new ModelWorker(new Worker(new URL('model_worker.js', import.meta.url), { type: 'module' }));
+
+async function loadModel(report) {
+  const t = performance.now();
+  report('the model');
+  const model = new SessionPool({ spawn: spawnModelWorker, cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated });
+  await model.load();
+  return { model, seconds: seconds(t) };
+}
+
+function engine(id) {
+  if (!enginePromise) {
+    const report = (what) => post({ type: 'engine:loading', id, what });
+    const t0 = performance.now();
+    enginePromise = (async () => {
+      // Python and the model load side by side (each mostly compiling and initialising WebAssembly).
+      const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
+      m.model.loadOthers();
+      const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
+      return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, model: m.model, timings };
+    })();
+    enginePromise.catch(() => {
+      enginePromise = null; // a later job may try again
+    });
+  }
+  return enginePromise;
+}
+
+// ------------------------------------------------------------------ the job
+
+// Python hands us numpy data either already converted (a typed array, what
+// pycore.browser's to_js makes) or as a PyProxy of a buffer; copy it out unless
+// it is a fresh array of its own, since proxies passed to JS are freed when the
+// call returns, and only a whole, unshared buffer can be transferred.
+function ownCopy(x, Type, format) {
+  if (x instanceof Type && transferableAsIs(x)) return x;
+  if (x && typeof x.getBuffer === 'function') {
+    const view = x.getBuffer(format);
+    try {
+      return view.data.slice();
+    } finally {
+      view.release();
+    }
+  }
+  if (ArrayBuffer.isView(x)) return new Type(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+  throw new TypeError(`expected a ${Type.name}`);
+}
+
+const asFloat32 = (x) => ownCopy(x, Float32Array, 'f32');
+
+function toPlain(result) {
+  if (result && typeof result.toJs === 'function') {
+    const plain = result.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+    result.destroy();
+    return plain;
+  }
+  return result;
+}
+
+// ------------------------------------------------------------ long files
+
+async function separateFile(msg) {
+  const { id } = msg;
+  const cancel = msg.cancel || new Int32Array(1);
+  const isCancelled = () => Atomics.load(cancel, 0) !== 0;
+  const cancelled = () => Object.assign(new Error('cancelled'), { cancelled: true });
+  const timings = {};
+  const warm = enginePromise !== null;
+  const eng = await engine(id);
+  post({ type: 'engine:ready', id, backend: eng.model.backend, timings: warm ? { warm: true } : eng.timings });
+  timings.engine = warm ? 0 : eng.timings.total;
+  if (!warm) timings.engine_parts = eng.timings; // Pyodide, numpy, pycore, model (side by side), total
+  if (isCancelled()) throw cancelled();
+
+  const stems = eng.layouts[msg.settings.stems];
+  if (!stems) throw new Error(`unknown stems choice ${msg.settings.stems}`);
+  // Sync access handles: plain synchronous reads and writes for Python, and no
+  // copy of the file in memory. Each is exclusive, so all are closed below.
+  const opened = [];
+  const open = async (path, how) => {
+    const f = await openSync(path, how);
+    opened.push(f);
+    return f;
+  };
+  const t = performance.now();
+  let last = performance.now();
+  const segmentSeconds = [];
+  const modelSegments = []; // the model's own time per segment (in its worker)
+  let modelSeconds = 0; // of the segment in progress: the rest is Python (STFT, blending, WAV)
+  try {
+    const input = await open(msg.input);
+    const outputs = {};
+    for (const stem of stems) outputs[stem] = await open(`${msg.outDir}/${stem}.wav`, { create: true, truncate: true });
+    const opts = {
+      input,
+      outputs,
+      settings: msg.settings, // whole, as the service worker checked them
+      inFlight: eng.model.sessions, // segments the model can work on at once
+      // Returns at once with the model's promise: pycore makes the next segment's
+      // inputs and blends the last one's outputs while the model works.
+      runModel: (wave, spec) =>
+        eng.model.run(asFloat32(wave), asFloat32(spec)).then(({ out, seconds: s }) => {
+          modelSeconds += s;
+          return out;
+        }),
+      onProgress: (done, total) => {
+        const now = performance.now();
+        // (0, total) comes before the first segment: the time until then is no segment's.
+        const s = Number(done) > 0 ? (now - last) / 1000 : 0;
+        last = now;
+        if (s) segmentSeconds.push(s);
+        const model = modelSeconds;
+        modelSeconds = 0;
+        if (s) modelSegments.push(Math.round(model * 100) / 100);
+        post({ type: 'engine:progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
+      },
+      isCancelled,
+    };
+    let result;
+    try {
+      result = toPlain(await eng.separateFile(opts));
+    } catch (e) {
+      if (isCancelled()) throw cancelled();
+      throw e;
+    }
+    if (result.error) {
+      const text = String(result.error);
+      throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
+    }
+    result.files = result.stems.map((stem) => ({ stem, path: `${msg.outDir}/${stem}.wav` }));
+    timings.separate = seconds(t);
+    timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
+    timings.model_segments = modelSegments;
+    timings.backend = eng.model.backend;
+    timings.sessions = eng.model.sessions;
+    return { result, timings };
+  } finally {
+    for (const f of opened) {
+      try {
+        f.close();
+      } catch {
+        /* closed already */
+      }
+    }
+  }
+}
+
+// One job at a time: the offscreen document queues, but guard anyway.
+let busy = Promise.resolve();
+
+self.onmessage = ({ data: msg }) => {
+  switch (msg.type) {
+    case 'offscreen:separate':
+      busy = busy.then(async () => {
+        try {
+          const { result, timings } = await separateFile(msg);
+          post({ type: 'engine:done', id: msg.id, result, timings });
+        } catch (e) {
+          post({ type: 'engine:failed', id: msg.id, error: describe(e), cancelled: Boolean(e?.cancelled), input: Boolean(e?.input) });
+        }
+      });
+      break;
+    default:
+      unexpected('engine worker', msg);
+  }
+};
+
+function describe(e) {
+  if (!e) return 'unknown error';
+  const text = e.message || String(e);
+  // Python exceptions arrive as PythonError with the whole traceback: keep the last line.
+  if (e.type || /Traceback/.test(text)) {
+    const lines = text.trim().split('\n');
+    console.error(text);
+    return lines[lines.length - 1];
+  }
+  return text;
+}

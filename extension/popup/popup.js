@@ -1,0 +1,346 @@
+// The popup: a thin view. It picks songs, copies each into the inbox (OPFS, see
+// lib/inbox.js) and tells the service worker their keys and the chosen settings; it
+// shows the jobs the service worker reports. Closing it stops nothing: the jobs run
+// in the offscreen document and their state lives with the service worker.
+// It talks to the service worker alone: popup:* out, sw:* in (lib/messages.js).
+
+import { runtime, features } from '../lib/platform.js';
+import * as inbox from '../lib/inbox.js';
+import { unexpected } from '../lib/messages.js';
+import { loadSchema, describe } from '../lib/settings.js';
+import * as capturePanel from './capture_panel.js';
+
+const $ = (id) => document.getElementById(id);
+let chosen = []; // File objects not yet started
+let port = null;
+let jobs = [];
+let schema = null; // the job settings' schema, once loaded
+
+// ------------------------------------------------------------------ service worker link
+
+function connect() {
+  port = runtime.connect('popup');
+  port.onMessage.addListener((msg) => {
+    switch (msg.type) {
+      case 'sw:jobs':
+        jobs = msg.jobs;
+        render();
+        break;
+      case 'sw:error':
+        if (msg.about?.startsWith('popup:capture')) capturePanel.notice(msg.error);
+        else notice(msg.error);
+        break;
+      case 'sw:capture':
+        capturePanel.show(msg.capture, msg.maxSeconds);
+        break;
+      case 'sw:capture-level':
+        capturePanel.level(msg.level);
+        break;
+      default:
+        unexpected('popup', msg);
+    }
+  });
+  port.onDisconnect.addListener(() => {
+    // The service worker was stopped (Chrome does that when idle): reconnect,
+    // which starts it again.
+    port = null;
+    setTimeout(connect, 200);
+  });
+  port.postMessage({ type: 'popup:refresh' });
+}
+
+function send(message) {
+  if (!port) connect();
+  port.postMessage(message);
+}
+
+// ------------------------------------------------------------------ settings
+
+// The menus, drawn from the schema: each element marked data-setting gets its label,
+// choices and default (a fieldset gets radio buttons, a label a <select id=NAME>).
+function renderSettings() {
+  for (const el of document.querySelectorAll('[data-setting]')) {
+    const name = el.dataset.setting;
+    const spec = schema[name];
+    if (!spec) throw new Error(`the popup offers a setting the schema lacks: ${name}`);
+    el.title = spec.hint;
+    if (el.tagName === 'FIELDSET') {
+      const legend = document.createElement('legend');
+      legend.textContent = spec.label;
+      el.replaceChildren(
+        legend,
+        ...spec.choices.map((c) => {
+          const label = document.createElement('label');
+          const input = Object.assign(document.createElement('input'), { type: 'radio', name, value: c.value, checked: c.value === spec.default });
+          label.append(input, ` ${c.label}`);
+          return label;
+        }),
+      );
+    } else {
+      const select = Object.assign(document.createElement('select'), { id: name });
+      select.append(...spec.choices.map((c) => new Option(c.label, c.value, c.value === spec.default, c.value === spec.default)));
+      el.replaceChildren(`${spec.label} `, select);
+    }
+  }
+}
+
+// The settings as chosen now, whole: the service worker checks them.
+function chosenSettings() {
+  const settings = {};
+  for (const name of Object.keys(schema)) {
+    const radio = document.querySelector(`input[name="${name}"]:checked`);
+    const select = document.getElementById(name);
+    settings[name] = radio ? radio.value : select?.value;
+  }
+  return settings;
+}
+
+// ------------------------------------------------------------------ choosing songs
+
+function add(files) {
+  for (const f of files) {
+    if (!chosen.some((c) => c.name === f.name && c.size === f.size && c.lastModified === f.lastModified)) chosen.push(f);
+  }
+  renderChosen();
+}
+
+function renderChosen() {
+  const list = $('chosen');
+  list.replaceChildren(
+    ...chosen.map((f, i) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.textContent = `${f.name} (${(f.size / 1048576).toFixed(1)} MB)`;
+      const remove = document.createElement('button');
+      remove.className = 'link';
+      remove.textContent = 'remove';
+      remove.addEventListener('click', () => {
+        chosen.splice(i, 1);
+        renderChosen();
+      });
+      li.append(name, remove);
+      return li;
+    }),
+  );
+  $('start').disabled = chosen.length === 0;
+}
+
+function notice(text) {
+  $('notice').textContent = text || '';
+}
+
+async function start() {
+  const files = chosen;
+  if (files.length === 0) return;
+  $('start').disabled = true;
+  notice('');
+  const settings = chosenSettings();
+  const entries = [];
+  try {
+    for (const f of files) {
+      $('start').textContent = `Preparing ${f.name}…`;
+      entries.push({ key: await inbox.put(f), name: f.name, size: f.size });
+    }
+  } catch (e) {
+    for (const entry of entries) await inbox.remove(entry.key);
+    notice(`Could not read the file: ${e?.message ?? e}`);
+    $('start').textContent = 'Start';
+    $('start').disabled = false;
+    return;
+  }
+  send({ type: 'popup:enqueue', files: entries, settings });
+  chosen = [];
+  $('files').value = '';
+  $('start').textContent = 'Start';
+  renderChosen();
+}
+
+// ------------------------------------------------------------------ jobs
+
+function duration(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
+  if (seconds < 60) return `${seconds} s`;
+  const m = Math.floor(seconds / 60);
+  const s = seconds % 60;
+  if (m < 60) return s ? `${m} min ${s} s` : `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function statusText(job) {
+  switch (job.status) {
+    case 'queued':
+      return 'Waiting to start';
+    case 'running':
+      if (job.stage === 'decoding') return 'Decoding the audio';
+      if (job.stage === 'engine') return `Starting the engine${job.detail ? ` (loading ${job.detail})` : ''}`;
+      if (job.stage === 'separating') {
+        return job.total ? `Separating segment ${Math.min(job.done + 1, job.total)} of ${job.total}` : 'Separating';
+      }
+      return 'Starting';
+    case 'cancelling':
+      return 'Cancelling…';
+    case 'saving':
+      return 'Saving';
+    case 'done':
+      return `Saved to Downloads/Demixer/${job.folder}/`;
+    case 'cancelled':
+      return 'Cancelled';
+    case 'interrupted':
+      return job.error || 'Interrupted';
+    case 'failed':
+      return job.error || 'Failed';
+    default:
+      return job.status;
+  }
+}
+
+function etaText(job) {
+  if (job.status === 'done' && job.started && job.finished) return `took ${duration((job.finished - job.started) / 1000)}`;
+  if (job.status !== 'running' || job.eta == null) return '';
+  const left = job.eta - (Date.now() - job.etaAt) / 1000;
+  return left > 1 ? `about ${duration(left)} left` : 'almost done';
+}
+
+function jobView(job) {
+  const li = document.createElement('li');
+  li.className = `job ${job.status}`;
+  li.dataset.id = job.id;
+  li.dataset.status = job.status;
+  li.dataset.name = job.name;
+  const name = document.createElement('div');
+  name.className = 'name';
+  name.textContent = job.name;
+  name.title = `${job.name} - ${describe(schema, job.settings)}`;
+
+  const line = document.createElement('div');
+  line.className = 'line';
+  const status = document.createElement('span');
+  status.className = 'status';
+  status.textContent = statusText(job);
+  const eta = document.createElement('span');
+  eta.className = 'eta';
+  eta.textContent = etaText(job);
+  line.append(status, eta);
+  li.append(name, line);
+
+  if (['queued', 'running', 'cancelling', 'saving'].includes(job.status)) {
+    const bar = document.createElement('progress');
+    bar.max = 1;
+    if (job.status === 'saving') bar.value = 1;
+    else if (job.stage === 'separating' && job.total) bar.value = job.done / job.total;
+    else bar.removeAttribute('value'); // indeterminate
+    li.append(bar);
+  }
+  if (job.warnings?.length && job.status === 'done') {
+    const w = document.createElement('div');
+    w.className = 'warnings';
+    w.textContent = job.warnings.join('; ');
+    li.append(w);
+  }
+
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  if (['queued', 'running', 'saving'].includes(job.status)) {
+    const cancel = document.createElement('button');
+    cancel.className = 'cancel';
+    cancel.textContent = 'Cancel';
+    cancel.addEventListener('click', () => send({ type: 'popup:cancel', id: job.id }));
+    actions.append(cancel);
+  }
+  if (job.status === 'interrupted' && job.retry) {
+    const again = document.createElement('button');
+    again.className = 'retry';
+    again.textContent = 'Retry';
+    again.addEventListener('click', () => send({ type: 'popup:retry', id: job.id }));
+    actions.append(again);
+  }
+  if (job.status === 'done') {
+    const show = document.createElement('button');
+    show.className = 'show';
+    show.textContent = 'Open folder';
+    show.addEventListener('click', () => send({ type: 'popup:show', id: job.id }));
+    actions.append(show);
+  }
+  if (actions.childElementCount) li.append(actions);
+  return li;
+}
+
+// Rows are updated in place while a job keeps its status, so that a button under
+// the pointer is never replaced between press and release.
+function render() {
+  const list = $('jobs');
+  const old = new Map([...list.children].map((li) => [li.dataset.id, li]));
+  const rows = jobs
+    .slice()
+    .reverse()
+    .map((job) => {
+      const fresh = jobView(job);
+      const li = old.get(job.id);
+      if (!li || li.dataset.status !== fresh.dataset.status) return fresh;
+      for (const part of ['.status', '.eta', '.warnings']) {
+        const a = li.querySelector(part);
+        const b = fresh.querySelector(part);
+        if (a && b) a.textContent = b.textContent;
+        else if (a || b) return fresh;
+      }
+      const bar = li.querySelector('progress');
+      const freshBar = fresh.querySelector('progress');
+      if (bar && freshBar) {
+        if (freshBar.hasAttribute('value')) bar.value = freshBar.value;
+        else bar.removeAttribute('value');
+      }
+      return li;
+    });
+  for (const li of old.values()) if (!rows.includes(li)) li.remove();
+  rows.forEach((li, i) => {
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+  });
+  $('empty').hidden = jobs.length > 0;
+  $('clear').hidden = !jobs.some((j) => ['done', 'failed', 'cancelled', 'interrupted'].includes(j.status));
+}
+
+// ------------------------------------------------------------------ wiring
+
+$('files').addEventListener('change', (e) => add(e.target.files));
+$('start').addEventListener('click', start);
+$('clear').addEventListener('click', () => send({ type: 'popup:clear' }));
+
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  add(e.dataTransfer.files);
+});
+// Dropping anywhere else in the popup must not navigate away to the file.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => e.preventDefault());
+
+// Controls that need a capability this browser lacks are hidden, with a word why.
+for (const el of document.querySelectorAll('[data-needs]')) if (!features[el.dataset.needs]) el.hidden = true;
+$('no-tab-capture').hidden = features.tabCapture;
+
+loadSchema().then(
+  (loaded) => {
+    schema = loaded;
+    renderSettings();
+    connect();
+    capturePanel.init({ send, settings: chosenSettings });
+    document.body.dataset.ready = ''; // for the tests: the menus are drawn and the jobs will follow
+  },
+  (e) => notice(`Demixer is damaged (${e?.message ?? e}): reinstall it.`),
+);
+// The ETA counts down between reports; a message now and then also keeps the
+// service worker awake while the popup is open.
+setInterval(() => {
+  // Only the countdown text changes: rebuilding the rows would swallow clicks.
+  for (const li of document.querySelectorAll('#jobs li.job')) {
+    const job = jobs.find((j) => j.id === li.dataset.id);
+    if (job?.status === 'running') li.querySelector('.eta').textContent = etaText(job);
+  }
+}, 1000);
+setInterval(() => port?.postMessage({ type: 'popup:refresh' }), 20000);

@@ -1,0 +1,93 @@
+"""The job settings, defined once: each setting's allowed values, their labels and its default.
+
+The command line takes its choices and defaults from here; build.py writes `schema()` into the
+extension as lib/job_settings.json, from which the popup draws its menus and the service worker
+validates every job as it arrives (extension/lib/settings.js). A setting added here reaches both.
+
+    python -m pycore.settings      prints the schema as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .separate import PRESETS, STEM_LAYOUTS
+from .stem_files import CLIP_MODES
+from .wav import FORMATS
+
+# name -> (what the menu is called, {value: label}, default, a hint for the menu)
+SETTINGS: dict[str, dict] = {
+    "stems": {
+        "label": "Stems",
+        "choices": {"four": "Vocals, drums, bass, other", "two": "Vocals + instrumental"},
+        "default": "four",
+        "hint": "four: drums, bass, other, vocals; two: vocals and the rest",
+    },
+    "preset": {
+        "label": "Quality",
+        "choices": {"fast": "Fast", "balanced": "Balanced", "best": "Best (4x slower)"},
+        "default": "balanced",
+        "hint": "fast: less overlap between segments; best: four passes per segment, about 4x slower",
+    },
+    "format": {
+        "label": "Format",
+        "choices": {"wav16": "WAV 16-bit", "wav24": "WAV 24-bit", "float32": "WAV 32-bit float"},
+        "default": "wav16",
+        "hint": "the stems' file format",
+    },
+    "clip": {
+        "label": "Peaks",
+        "choices": {"rescale": "Lower all stems to fit", "clamp": "Clamp"},
+        "default": "rescale",
+        "hint": "what to do when a stem would go beyond full scale (integer WAV only; 32-bit float keeps everything)",
+    },
+}
+
+# Each menu offers exactly what the core implements.
+for _name, _table in (("stems", STEM_LAYOUTS), ("preset", PRESETS), ("format", FORMATS), ("clip", CLIP_MODES)):
+    assert list(SETTINGS[_name]["choices"]) == list(_table), _name
+    assert SETTINGS[_name]["default"] in _table, _name
+
+
+class SettingsError(ValueError):
+    """A job's settings are not ones Demixer offers; the message names the setting and the choices."""
+
+
+def defaults() -> dict[str, str]:
+    return {name: spec["default"] for name, spec in SETTINGS.items()}
+
+
+def normalize(given: dict | None) -> dict[str, str]:
+    """Every setting, with its default where `given` has none; unknown names or values are refused."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(SETTINGS))
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(SETTINGS)}")
+    out = defaults()
+    for name, value in given.items():
+        if value is None:
+            continue
+        choices = SETTINGS[name]["choices"]
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        out[name] = value
+    return out
+
+
+def schema() -> dict:
+    """The schema as plain JSON data (what build.py ships as lib/job_settings.json)."""
+    return {
+        name: {
+            "label": spec["label"],
+            "default": spec["default"],
+            "hint": spec["hint"],
+            "choices": [{"value": v, "label": label} for v, label in spec["choices"].items()],
+        }
+        for name, spec in SETTINGS.items()
+    }
+
+
+if __name__ == "__main__":
+    json.dump(schema(), sys.stdout, indent=1, ensure_ascii=False)
+    sys.stdout.write("\n")
