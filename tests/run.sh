@@ -21,5 +21,5 @@ command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install 
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 build.py
-node --test tests/extension/  # the extension's own logic, without a browser (tests/extension/*.test.mjs)
+node --test --test-reporter=spec tests/extension/  # the extension's own logic, without a browser (tests/extension/*.test.mjs)
 DEMIXER_E2E_BUNDLE="$PWD/dist/chrome" python3 -m pytest "$@"  # built just above (dist/firefox beside it)

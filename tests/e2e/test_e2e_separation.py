@@ -104,7 +104,7 @@ def test_mono_48k_is_resampled_and_used_for_both_channels(browser, popup, lithiu
     assert "mono input" in row["text"], row["text"]  # the warning is shown with the result
     jobs = popup.evaluate("() => chrome.storage.local.get('jobs')")["jobs"]
     job = next(j for j in jobs if j["name"] == song.name)
-    assert job["preset"] == "best" and job["total"] == 4, job  # 2 shifts x (as is, sign-inverted)
+    assert job["settings"]["preset"] == "best" and job["total"] == 4, job  # 2 shifts x (as is, sign-inverted)
     paths = wait_for_files(browser.downloads / "Demixer" / "Mono 48k", ["vocals.wav", "instrumental.wav"], 30)
     expected = -(-frames_48k * RATE // 48000)  # decodeAudioData's length at the context's rate
     stems = check_stems(paths, expected, "FLOAT")

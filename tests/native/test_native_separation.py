@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from support.tracks import load_track
-from test_separate import Collect
+from support.core import Collect
 
 from pycore.metrics import sdr
 from pycore.onnx_runner import OnnxRunner
