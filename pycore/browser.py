@@ -8,6 +8,11 @@ opts is a JS object:
   outputs         {stem: JS file} for each stem of the layout, empty, opened for writing
   settings        the job's settings {stems, format, preset, clip} (pycore/settings.py),
                   already validated by the service worker; checked again here
+  encoders        {stem: JS encoder} for FLAC, MP3 and Opus stems (extension/engine/encoders.js,
+                  opened on the stems' files, tags given): write(left, right) (Int32Arrays for FLAC,
+                  Float32Arrays otherwise; may return a promise to wait on), finish() -> promise, abort()
+  scratch         {stem: JS file} for rescaling encoded stems (their float samples until the
+                  song's peak is known); absent for WAV, which rescales in place
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
   inFlight        how many segments runModel may have at once (its sessions; 1 when absent)
@@ -28,8 +33,9 @@ from pyodide.ffi import to_js
 from .model_contract import SOURCES
 from .separate import Options, separate
 from .sources import wav_source
+from . import formats
 from .settings import normalize
-from .stem_files import WavStems
+from .stem_files import EncodedStems, WavStems
 
 
 def _array(js) -> np.ndarray:
@@ -129,6 +135,37 @@ class JsFile:
         self._js.flush()  # the handle itself is closed by engine/engine_worker.js, which opened it
 
 
+class _JsEncoder:
+    """A stem's encoder in JavaScript (extension/engine/encoders.js), fed planar blocks."""
+
+    def __init__(self, js):
+        self._js = js
+
+    def write(self, block: np.ndarray):
+        kind = "i" if block.dtype == np.int32 else "f"  # Int32Array or Float32Array, one copy each
+        planes = [to_js(memoryview(np.ascontiguousarray(channel)).cast("B").cast(kind)) for channel in block]
+        return self._js.write(*planes)  # None, or a JS promise (awaitable here) when it wants us to wait
+
+    def finish(self):
+        return self._js.finish()
+
+    def abort(self) -> None:
+        self._js.abort()
+
+
+def _sink(opts, settings: dict):
+    fmt = formats.get(settings["format"])
+    if fmt.codec in ("pcm", "float"):
+        return WavStems(fmt.name, lambda stem: JsFile(getattr(opts.outputs, stem)), clip=settings["clip"])
+    scratch = getattr(opts, "scratch", None)
+
+    def open_encoder(stem: str, frames: int):
+        return _JsEncoder(getattr(opts.encoders, stem))
+
+    open_scratch = (lambda stem: JsFile(getattr(scratch, stem))) if scratch else None
+    return EncodedStems(fmt.name, open_encoder, clip=settings["clip"], open_scratch=open_scratch)
+
+
 async def separate_file(opts):
     from js import Object
 
@@ -143,7 +180,7 @@ async def separate_file(opts):
             raise ValueError("the file contains no audio (0 samples)")
     except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
         return answer({"error": str(e)})
-    sink = WavStems(settings["format"], lambda stem: JsFile(getattr(opts.outputs, stem)), clip=settings["clip"])
+    sink = _sink(opts, settings)
     report = await separate(
         source,
         _JsRunner(opts.runModel, int(getattr(opts, "inFlight", None) or 1)),

@@ -10,6 +10,7 @@ from pathlib import Path
 from .names import song_folder
 from .native_decode import DecodeError, open_audio
 from .separate import STEM_LAYOUTS, Options, separate, run_sync
+from . import formats
 from .settings import SETTINGS
 from .stem_files import StemFiles
 from .wav import WavError
@@ -19,13 +20,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pycore", description="Split songs into stems on this machine.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("separate", help="separate audio files into stems",
-                       description="Writes OUTDIR/<song name>/<stem>.wav for each input.")
+                       description="Writes OUTDIR/<song name>/<stem>.<ext> for each input.")
     s.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files (WAV, FLAC, MP3, OGG, ...)")
     s.add_argument("-o", "--out", type=Path, required=True, metavar="OUTDIR", help="folder for the stems")
     # The job settings, with the extension's choices and defaults (pycore/settings.py).
     helps = {
         "stems": "four: drums, bass, other, vocals; two: vocals, instrumental",
-        "format": "output format",
+        "format": "output format: WAV (16/24-bit, 32-bit float), FLAC (16/24-bit), MP3 (320 kbit/s CBR or VBR V0), "
+                  "Opus (160 kbit/s, Ogg)",
         "preset": "fast: less overlap; balanced: Demucs's defaults; best: 4 passes per segment "
                   "(2 shifts, each also on the sign-inverted mix), about 4x slower",
         "clip": "stems beyond full scale: rescale lowers all stems by one gain so none clips, "
@@ -65,7 +67,7 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
     from tqdm import tqdm
 
     source = open_audio(path)
-    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip)
+    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip, song=path.stem)
     existing = [p for p in sink.final_paths(STEM_LAYOUTS[options.stems]) if p.exists()]
     if existing and not args.force:
         raise FileExistsError(f"stems already exist in {sink.folder} (use --force to overwrite)")
@@ -99,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a corrupt or missing model must still end with a sentence, not a traceback
         _error("model", f"cannot load the model: {e}")
         return 1
+    fmt = formats.get(args.format)
+    if fmt.codec not in ("pcm", "float"):
+        from .native_encode import EncoderUnavailable, check_support
+
+        try:
+            check_support(fmt)
+        except EncoderUnavailable as e:
+            _error("format", str(e))
+            return 2
     failures = 0
     for path in args.inputs:
         try:

@@ -82,3 +82,51 @@ class Resampler:
                 view = windows[:, first : first + (m - 1) * self.down + 1 : self.down]
                 out[:, j0 - start : end - start : self.up] = view @ self._table[j0 * self.down % self.up]
         return out
+
+
+class StreamResampler:
+    """Resamples a stream pushed block by block, for a writer (Opus stems at 48 kHz).
+
+    The output is what resampling the whole stream at once gives, to float rounding (zeros stand in
+    beyond its ends, as in ResampledSource), and only a filter's length of input is kept.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int, frames_in: int, channels: int = 2):
+        self._r = Resampler(rate_in, rate_out)
+        self.frames_in, self.frames_out = frames_in, self._r.output_length(frames_in)
+        self._buf = np.zeros((channels, 0), dtype=np.float32)
+        self._buf_start = 0  # input frame of _buf[:, 0]
+        self._seen = 0  # input frames pushed
+        self._done = 0  # output frames given
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """The output frames that `block` (the next input frames) completes."""
+        self._buf = np.concatenate([self._buf, block.astype(np.float32, copy=False)], axis=1)
+        self._seen += block.shape[1]
+        if self._seen > self.frames_in:
+            raise ValueError("more frames pushed than announced")
+        if self._seen == self.frames_in:
+            count = self.frames_out - self._done
+        else:  # outputs whose whole input span has arrived
+            count = 0
+            lo, hi = 0, self.frames_out - self._done
+            while lo < hi:  # the largest count whose span ends by the input seen
+                mid = (lo + hi + 1) // 2
+                if self._r.input_span(self._done, mid)[1] <= self._seen:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            count = lo
+        if count <= 0:
+            return np.zeros((self._buf.shape[0], 0), dtype=np.float32)
+        a, b = self._r.input_span(self._done, count)
+        x = np.zeros((self._buf.shape[0], b - a), dtype=np.float32)
+        lo, hi = max(a, self._buf_start), min(b, self._buf_start + self._buf.shape[1])
+        if hi > lo:
+            x[:, lo - a : hi - a] = self._buf[:, lo - self._buf_start : hi - self._buf_start]
+        out = self._r.process(x, a, self._done, count)
+        self._done += count
+        keep_from = max(self._buf_start, self._r.input_span(self._done, 1)[0]) if self._done < self.frames_out else self._seen
+        self._buf = self._buf[:, keep_from - self._buf_start :]
+        self._buf_start = keep_from
+        return out

@@ -304,7 +304,9 @@ async def separate(
             if on_progress is not None:
                 on_progress(done, total)
         assert emitted == length, (emitted, length)
-        sink.finish()
+        finished = sink.finish()
+        if inspect.isawaitable(finished):  # encoders that need the event loop (the browser's)
+            await finished
     except BaseException:
         for pending in in_flight:
             if inspect.iscoroutine(pending):

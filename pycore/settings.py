@@ -13,8 +13,8 @@ import json
 import sys
 
 from .separate import PRESETS, STEM_LAYOUTS
+from .formats import FORMATS
 from .stem_files import CLIP_MODES
-from .wav import FORMATS
 
 # name -> (what the menu is called, {value: label}, default, a hint for the menu)
 SETTINGS: dict[str, dict] = {
@@ -32,9 +32,9 @@ SETTINGS: dict[str, dict] = {
     },
     "format": {
         "label": "Format",
-        "choices": {"wav16": "WAV 16-bit", "wav24": "WAV 24-bit", "float32": "WAV 32-bit float"},
+        "choices": {name: f.label for name, f in FORMATS.items()},
         "default": "wav16",
-        "hint": "the stems' file format",
+        "hint": "the stems' file format: WAV and FLAC are lossless (FLAC about half the size), MP3 and Opus are small",
     },
     "clip": {
         "label": "Peaks",
@@ -75,6 +75,15 @@ def normalize(given: dict | None) -> dict[str, str]:
     return out
 
 
+def _choice(name: str, value: str, label: str) -> dict:
+    choice = {"value": value, "label": label}
+    if name == "format":  # what the engine needs to encode it: extension, codec, bits, bitrate...
+        f = FORMATS[value]
+        choice.update({"extension": f.extension, "codec": f.codec, "bits": f.bits, "bitrate": f.bitrate,
+                       "vbr_quality": f.vbr_quality, "rate": f.rate})  # fmt: skip
+    return choice
+
+
 def schema() -> dict:
     """The schema as plain JSON data (what build.py ships as lib/job_settings.json)."""
     return {
@@ -82,7 +91,7 @@ def schema() -> dict:
             "label": spec["label"],
             "default": spec["default"],
             "hint": spec["hint"],
-            "choices": [{"value": v, "label": label} for v, label in spec["choices"].items()],
+            "choices": [_choice(name, v, label) for v, label in spec["choices"].items()],
         }
         for name, spec in SETTINGS.items()
     }

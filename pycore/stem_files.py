@@ -1,4 +1,5 @@
-"""Stem sinks that encode WAV: into any streams (WavStems), or into a folder of files (StemFiles).
+"""Stem sinks: WAV into any streams (WavStems), any format through encoders (EncodedStems),
+or into a folder of files (StemFiles, natively).
 
 Stems never clip silently. Separated stems can exceed full scale even when the
 mix does not, and an integer WAV cannot hold that, so, like Demucs's --clip-mode:
@@ -13,22 +14,29 @@ float32 output holds any level, so nothing is altered there; peaks are reported.
 After finish(), `report` holds a StemLevel per stem and `messages()` says in plain
 words what happened (nothing when no stem reached full scale).
 
+EncodedStems applies the same policy before an encoder (FLAC, MP3, Opus): rescaling keeps
+float32 samples in a scratch stream per stem until the song's peak is known, then encodes
+from it; integer formats are quantised exactly as WAV is (formats.quantize).
+
 StemFiles never leaves a half-written stem under its final name: each stem is
-written to `<stem>.wav.part` and only when every stem is complete are they
-renamed to `<stem>.wav`. On failure or cancellation the parts are deleted.
+written to `<stem>.<ext>.part` and only when every stem is complete are they
+renamed to `<stem>.<ext>`. On failure or cancellation the parts are deleted.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Protocol
 
 import numpy as np
 
+from . import formats
 from .model_contract import SAMPLE_RATE
+from .resample import StreamResampler
 from .wav import FORMATS, WavWriter, encode, header
 
 CLIP_MODES = ("rescale", "clamp")
@@ -142,20 +150,7 @@ class WavStems:
 
     def messages(self) -> list[str]:
         """What happened to the levels, in plain words; empty when nothing reached full scale."""
-        out = list(self.notes)
-        over = {s: level for s, level in self.report.items() if level.peak > _full_scale_or_one(self.fmt)}
-        if not over:
-            return out
-        peaks = ", ".join(f"{s}: peaks reached {level.peak_dbfs:+.1f} dBFS" for s, level in over.items())
-        gain = next(iter(self.report.values())).gain
-        if gain != 1.0:
-            out.append(f"{peaks}; all stems lowered by {-20 * math.log10(gain):.1f} dB so none clips")
-        elif self.fmt == "float32":
-            out.append(f"{peaks}; kept as they are in the float output (no clipping)")
-        for s, level in self.report.items():
-            if level.clamped:
-                out.append(f"{s}: {level.clamped:,} samples clamped to full scale")
-        return out
+        return _level_messages(self.notes, self.report, _full_scale_or_one(self.fmt), lossless_float=self.fmt == "float32")
 
     def abort(self) -> None:
         self._close()
@@ -163,6 +158,23 @@ class WavStems:
     def _close(self) -> None:
         for stream in self._streams:
             stream.close()
+
+
+def _level_messages(notes: list[str], report: dict[str, StemLevel], full_scale: float, lossless_float: bool) -> list[str]:
+    out = list(notes)
+    over = {s: level for s, level in report.items() if level.peak > full_scale}
+    if not over:
+        return out
+    peaks = ", ".join(f"{s}: peaks reached {level.peak_dbfs:+.1f} dBFS" for s, level in over.items())
+    gain = next(iter(report.values())).gain
+    if gain != 1.0:
+        out.append(f"{peaks}; all stems lowered by {-20 * math.log10(gain):.1f} dB so none clips")
+    elif lossless_float:
+        out.append(f"{peaks}; kept as they are in the float output (no clipping)")
+    for s, level in report.items():
+        if level.clamped:
+            out.append(f"{s}: {level.clamped:,} samples clamped to full scale")
+    return out
 
 
 def _full_scale_or_one(fmt: str) -> float:
@@ -176,31 +188,214 @@ def _random_access(stream) -> bool:
         return False
 
 
-class StemFiles(WavStems):
-    """`<folder>/<stem>.wav` for each stem, appearing only once all are complete."""
+class Encoder(Protocol):
+    """One stem's encoder. `write` takes int32 samples [2, n] for integer formats, float32
+    within full scale otherwise; `write` and `finish` may return awaitables (the browser's)."""
 
-    def __init__(self, folder: Path, fmt: str = "wav16", clip: str = "rescale"):
-        super().__init__(fmt, self._open_part, clip)
+    def write(self, block: np.ndarray): ...
+
+    def finish(self): ...
+
+    def abort(self) -> None: ...
+
+
+_SCRATCH_BLOCK = 1 << 17  # frames read back per step when rescaling
+
+
+class EncodedStems:
+    """Each stem through the encoder `open_encoder(stem, frames)` returns (frames at the format's rate).
+
+    With clip="rescale", `open_scratch(stem)` gives a readable, writable, seekable stream for
+    the stem's float samples until its peak is known; without one it clamps, and says so.
+    finish() is a coroutine: await it (separate() does), or drive it with run_sync natively.
+    """
+
+    def __init__(self, fmt: str, open_encoder: Callable[[str, int], Encoder], clip: str = "rescale",
+                 open_scratch: Callable[[str], BinaryIO] | None = None):
+        self.format = formats.get(fmt)
+        if self.format.codec in ("pcm", "float"):
+            raise ValueError(f"{fmt} is a WAV format: use WavStems")
+        if clip not in CLIP_MODES:
+            raise ValueError(f"clip mode must be one of {', '.join(CLIP_MODES)}, not {clip!r}")
+        self.fmt, self.clip = fmt, clip
+        self._open_encoder, self._open_scratch = open_encoder, open_scratch
+        self.stems: tuple[str, ...] = ()
+        self.report: dict[str, StemLevel] = {}
+        self.notes: list[str] = []
+        self._encoders: list[Encoder] = []
+        self._scratch: list[BinaryIO] = []
+        self._resamplers: list[StreamResampler] = []
+        self._peaks: list[float] = []
+        self._clamped: list[int] = []
+        self._frames = self._written = 0
+        self._rescaling = False
+
+    def begin(self, stems: tuple[str, ...], frames: int) -> None:
+        self.stems, self._frames = stems, frames
+        self._peaks, self._clamped = [0.0] * len(stems), [0] * len(stems)
+        self._rescaling = self.clip == "rescale"
+        if self._rescaling and self._open_scratch is None:
+            self._rescaling = False
+            self.notes.append("these stems could not be rescaled (no room for their samples); clamping instead")
+        rate = self.format.rate
+        out_frames = frames
+        if rate != SAMPLE_RATE:
+            self._resamplers = [StreamResampler(SAMPLE_RATE, rate, frames) for _ in stems]
+            out_frames = self._resamplers[0].frames_out
+        for stem in stems:
+            if self._rescaling:
+                self._scratch.append(self._open_scratch(stem))
+            self._encoders.append(self._open_encoder(stem, out_frames))
+
+    def _encode(self, i: int, block: np.ndarray):
+        """Clamp (or quantise) one stem's block and hand it to its encoder."""
+        if self.format.integer:
+            out, clamped = formats.quantize(block, self.format.bits)
+        else:
+            over = np.abs(block) > 1.0
+            clamped = int(np.count_nonzero(over))
+            out = np.clip(block, -1.0, 1.0).astype(np.float32) if clamped else block.astype(np.float32, copy=False)
+            if self._resamplers:
+                out = self._resamplers[i].push(out)
+        self._clamped[i] += clamped
+        return self._encoders[i].write(out)
+
+    def write(self, block: np.ndarray) -> None:
+        if self._written + block.shape[-1] > self._frames:
+            raise ValueError("more frames written than the header announced")
+        for i, stem_block in enumerate(block):
+            if stem_block.size:
+                self._peaks[i] = max(self._peaks[i], float(np.abs(stem_block).max()))
+            if self._rescaling:
+                self._scratch[i].write(np.ascontiguousarray(stem_block.T, dtype="<f4").tobytes())
+            else:
+                _no_wait(self._encode(i, stem_block))
+        self._written += block.shape[-1]
+
+    async def finish(self) -> None:
+        if self._written != self._frames:
+            raise RuntimeError("internal error: a stem is shorter than the input")
+        gain = 1.0
+        if self._rescaling:
+            limit = self.format.full_scale
+            peak = max(self._peaks, default=0.0)
+            gain = limit / peak if peak > limit else 1.0
+            for i, scratch in enumerate(self._scratch):
+                scratch.seek(0)
+                for first in range(0, self._frames, _SCRATCH_BLOCK):
+                    n = min(_SCRATCH_BLOCK, self._frames - first)
+                    raw = scratch.read(n * _FLOAT_FRAME)
+                    if len(raw) != n * _FLOAT_FRAME:
+                        raise OSError("a stem's temporary data could not be read back")
+                    x = np.frombuffer(raw, dtype="<f4").reshape(n, _CHANNELS).T
+                    pending = self._encode(i, x * np.float32(gain) if gain != 1.0 else x)
+                    if inspect.isawaitable(pending):
+                        await pending  # the browser's encoders: let them catch up
+        for encoder in self._encoders:
+            done = encoder.finish()
+            if inspect.isawaitable(done):
+                await done
+        self._close_scratch()
+        self.report = {s: StemLevel(p, gain, c) for s, p, c in zip(self.stems, self._peaks, self._clamped)}
+
+    def messages(self) -> list[str]:
+        return _level_messages(self.notes, self.report, self.format.full_scale, lossless_float=False)
+
+    def abort(self) -> None:
+        for encoder in self._encoders:
+            try:
+                encoder.abort()
+            except Exception:  # noqa: BLE001 - aborting must go on for the others
+                pass
+        self._close_scratch()
+
+    def _close_scratch(self) -> None:
+        for stream in self._scratch:
+            stream.close()
+
+
+def _no_wait(pending) -> None:
+    """A write during separation is not awaited: the browser's encoders drain while the model runs."""
+    if inspect.iscoroutine(pending):
+        pending.close()
+        raise RuntimeError("internal error: an encoder's write must not be a coroutine while separating")
+
+
+def _drive(result) -> None:
+    """Runs finish() natively, where no encoder suspends."""
+    if inspect.iscoroutine(result):
+        try:
+            result.send(None)
+        except StopIteration:
+            return
+        result.close()
+        raise RuntimeError("internal error: a native encoder suspended")
+
+
+class StemFiles:
+    """`<folder>/<stem>.<ext>` for each stem, appearing only once all are complete."""
+
+    def __init__(self, folder: Path, fmt: str = "wav16", clip: str = "rescale", song: str | None = None):
         self.folder = Path(folder)
+        self.format = formats.get(fmt)
+        self.song = song if song is not None else self.folder.name
         self.paths: list[Path] = []
+        self.stems: tuple[str, ...] = ()
+        if self.format.codec in ("pcm", "float"):
+            self._sink = WavStems(fmt, self._open_part, clip)
+        else:
+            from .native_encode import open_encoder  # libsndfile: native only
+
+            self._sink = EncodedStems(
+                fmt, lambda stem, frames: open_encoder(self._part(stem), self.format, frames, formats.tags(self.song, stem)),
+                clip, open_scratch=self._open_scratch,
+            )  # fmt: skip
 
     def final_paths(self, stems: tuple[str, ...]) -> list[Path]:
-        return [self.folder / f"{stem}.wav" for stem in stems]
+        return [self.folder / f"{stem}.{self.format.extension}" for stem in stems]
 
     def _part(self, stem: str) -> Path:
-        return self.folder / f"{stem}.wav.part"
+        return self.folder / f"{stem}.{self.format.extension}.part"
+
+    def _scratch_path(self, stem: str) -> Path:
+        return self.folder / f"{stem}.f32.part"
 
     def _open_part(self, stem: str) -> BinaryIO:
         self.folder.mkdir(parents=True, exist_ok=True)
         return open(self._part(stem), "w+b")
 
+    def _open_scratch(self, stem: str) -> BinaryIO:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return open(self._scratch_path(stem), "w+b")
+
+    def begin(self, stems: tuple[str, ...], frames: int) -> None:
+        self.stems = stems
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._sink.begin(stems, frames)
+
+    def write(self, block: np.ndarray) -> None:
+        self._sink.write(block)
+
     def finish(self) -> None:
-        super().finish()
+        _drive(self._sink.finish())
         for stem, path in zip(self.stems, self.final_paths(self.stems)):
             os.replace(self._part(stem), path)
+            self._scratch_path(stem).unlink(missing_ok=True)
             self.paths.append(path)
 
     def abort(self) -> None:
-        super().abort()
+        self._sink.abort()
         for stem in self.stems:
             self._part(stem).unlink(missing_ok=True)
+            self._scratch_path(stem).unlink(missing_ok=True)
+
+    def messages(self) -> list[str]:
+        return self._sink.messages()
+
+    @property
+    def report(self) -> dict[str, StemLevel]:
+        return self._sink.report
+
+    @property
+    def clipped(self) -> dict[str, int]:
+        return {s: level.clamped for s, level in self._sink.report.items() if level.clamped}

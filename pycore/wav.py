@@ -14,6 +14,8 @@ from typing import BinaryIO
 import numpy as np
 
 PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
+# The KSDATAFORMAT_SUBTYPE GUID after its first two bytes (the format tag): 0000-0010-8000-00aa00389b71.
+_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 MAX_CHANNELS = 32  # more is a broken header, not music (and would make every block huge)
 FORMATS = {"wav16": (PCM, 16), "wav24": (PCM, 24), "float32": (IEEE_FLOAT, 32)}
 
@@ -162,10 +164,14 @@ def header(fmt: str, channels: int, sample_rate: int, frames: int) -> bytes:
     tag, bits = FORMATS[fmt]
     block = channels * bits // 8
     data_size = frames * block
-    fmt_chunk = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, bits)
+    # WAVE_FORMAT_EXTENSIBLE, with the speakers named (front left and right for stereo): the
+    # form the spec asks for beyond 16 bits or 2 channels, and without a channel mask readers
+    # such as ffmpeg have to guess the layout (and warn).
+    mask = 0b11 if channels == 2 else (0b100 if channels == 1 else 0)
+    fmt_chunk = struct.pack("<HHIIHH", EXTENSIBLE, channels, sample_rate, sample_rate * block, block, bits)
+    fmt_chunk += struct.pack("<HHI", 22, bits, mask) + struct.pack("<H", tag) + _GUID_TAIL
     extra = b""
-    if tag == IEEE_FLOAT:  # float WAVs carry cbSize and a 'fact' chunk, per the spec
-        fmt_chunk += struct.pack("<H", 0)
+    if tag == IEEE_FLOAT:  # float WAVs carry a 'fact' chunk, per the spec
         extra = b"fact" + struct.pack("<II", 4, frames)
     riff_size = 4 + (8 + len(fmt_chunk)) + len(extra) + 8 + data_size
     if riff_size > 0xFFFFFFFF:
@@ -183,10 +189,9 @@ def encode(block: np.ndarray, fmt: str) -> tuple[bytes, int]:
     x = np.ascontiguousarray(block.T)
     if fmt == "float32":
         return x.astype("<f4").tobytes(), 0
-    scale = float(1 << (bits - 1))
-    ints = np.round(x.astype(np.float64) * scale)
-    clipped = int(np.count_nonzero((ints > scale - 1) | (ints < -scale)))
-    ints = np.clip(ints, -scale, scale - 1).astype(np.int32)
+    from .formats import quantize  # the one quantiser of every integer stem (FLAC too)
+
+    ints, clipped = quantize(x, bits)
     if bits == 16:
         return ints.astype("<i2").tobytes(), clipped
     b = ints.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]  # little-endian low 3 bytes

@@ -17,6 +17,12 @@ if ! command -v firefox-esr >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq firefox-esr >/dev/null
 fi
+if ! command -v ffmpeg >/dev/null; then
+  # ffmpeg makes the containers of the input-alignment test and checks that every stem file opens without a warning.
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+fi
 command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install -y nodejs npm" >&2; exit 1; }
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"

@@ -12,8 +12,10 @@
 
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import { unexpected } from '../lib/messages.js';
-import { openSync } from '../lib/opfs.js';
+import { openSync, remove } from '../lib/opfs.js';
 import { transferableAsIs } from '../lib/transfer.js';
+import { loadSchema } from '../lib/settings.js';
+import * as encoders from './encoders.js';
 import { ModelWorker, SessionPool } from './session_pool.js';
 
 const BASE = new URL('../', import.meta.url); // the bundle's root
@@ -70,8 +72,18 @@ async function loadPython(report) {
   const separateModule = pyodide.pyimport('pycore.separate');
   const layouts = separateModule.STEM_LAYOUTS.toJs({ dict_converter: Object.fromEntries });
   separateModule.destroy();
+  // The stems' tags, as the command line writes them (pycore/formats.py).
+  const formatsModule = pyodide.pyimport('pycore.formats');
+  const tags = (song, stem) => {
+    const t = formatsModule.tags(song, stem);
+    try {
+      return t.toJs({ dict_converter: Object.fromEntries });
+    } finally {
+      t.destroy();
+    }
+  };
   timings.pycore = seconds(t);
-  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, timings };
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, tags, timings };
 }
 
 // numpy's modules precompiled (packaging/pyodide_bytecode.py), unpacked into its __pycache__ folders:
@@ -110,7 +122,7 @@ function engine(id) {
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       m.model.loadOthers();
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, model: m.model, timings };
+      return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, tags: py.tags, model: m.model, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
@@ -167,6 +179,10 @@ async function separateFile(msg) {
 
   const stems = eng.layouts[msg.settings.stems];
   if (!stems) throw new Error(`unknown stems choice ${msg.settings.stems}`);
+  const format = (await loadSchema()).format.choices.find((c) => c.value === msg.settings.format);
+  if (!format) throw new Error(`unknown format ${msg.settings.format}`);
+  const encoded = format.codec !== 'pcm' && format.codec !== 'float'; // WAV is written by pycore itself
+  if (encoded) await encoders.prepare(format);
   // Sync access handles: plain synchronous reads and writes for Python, and no
   // copy of the file in memory. Each is exclusive, so all are closed below.
   const opened = [];
@@ -176,17 +192,39 @@ async function separateFile(msg) {
     return f;
   };
   const t = performance.now();
+  const encodeTime = { seconds: 0 };
+  const scratchPaths = []; // rescaling's float samples: gone once the stems are written
   let last = performance.now();
   const segmentSeconds = [];
   const modelSegments = []; // the model's own time per segment (in its worker)
   let modelSeconds = 0; // of the segment in progress: the rest is Python (STFT, blending, WAV)
   try {
     const input = await open(msg.input);
+    const pathOf = (stem) => `${msg.outDir}/${stem}.${format.extension}`;
     const outputs = {};
-    for (const stem of stems) outputs[stem] = await open(`${msg.outDir}/${stem}.wav`, { create: true, truncate: true });
+    for (const stem of stems) outputs[stem] = await open(pathOf(stem), { create: true, truncate: true });
+    const extra = {};
+    if (encoded) {
+      // Each stem's encoder writes its file as it goes; rescaling keeps the float samples in
+      // a scratch file per stem until the song's peak is known (pycore's EncodedStems).
+      extra.encoders = {};
+      for (const stem of stems) {
+        const file = outputs[stem];
+        const encoder = await encoders.open(format, { write: (bytes, at) => file.write(at, bytes), tags: eng.tags(msg.song, stem) });
+        extra.encoders[stem] = timed(encoder, encodeTime);
+      }
+      if (msg.settings.clip === 'rescale') {
+        extra.scratch = {};
+        for (const stem of stems) {
+          scratchPaths.push(`${msg.outDir}/${stem}.f32`);
+          extra.scratch[stem] = await open(scratchPaths.at(-1), { create: true, truncate: true });
+        }
+      }
+    }
     const opts = {
       input,
       outputs,
+      ...extra,
       settings: msg.settings, // whole, as the service worker checked them
       inFlight: eng.model.sessions, // segments the model can work on at once
       // Returns at once with the model's promise: pycore makes the next segment's
@@ -220,8 +258,9 @@ async function separateFile(msg) {
       const text = String(result.error);
       throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
     }
-    result.files = result.stems.map((stem) => ({ stem, path: `${msg.outDir}/${stem}.wav` }));
+    result.files = result.stems.map((stem) => ({ stem, path: pathOf(stem) }));
     timings.separate = seconds(t);
+    if (encoded) timings.encode = Math.round(encodeTime.seconds * 100) / 100; // inside separate
     timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
     timings.model_segments = modelSegments;
     timings.backend = eng.model.backend;
@@ -235,7 +274,21 @@ async function separateFile(msg) {
         /* closed already */
       }
     }
+    for (const path of scratchPaths) await remove(path);
   }
+}
+
+// An encoder whose calls are timed into `total.seconds` (for the job's timings).
+function timed(encoder, total) {
+  const time = (fn) => (...args) => {
+    const t = performance.now();
+    const out = fn(...args);
+    const done = () => (total.seconds += (performance.now() - t) / 1000);
+    if (out && typeof out.then === 'function') return out.finally(done);
+    done();
+    return out;
+  };
+  return { write: time(encoder.write), finish: time(encoder.finish), abort: () => encoder.abort() };
 }
 
 // One job at a time: the offscreen document queues, but guard anyway.

@@ -52,7 +52,7 @@
 /** @typedef {{type: 'offscreen:capture-saved', key?: string, seconds?: number, captured?: number, peak?: number, reason?: string, error?: string}} OffscreenCaptureSaved  the recording ended, whatever ended it */
 
 // ---------------------------------------------------------------- offscreen page → engine worker
-/** @typedef {{type: 'offscreen:separate', id: string, input: string, outDir: string, settings: JobSettings, cancel: Int32Array}} OffscreenSeparate  input, outDir: OPFS paths; cancel: set to 1 to cancel (shared memory where the page is cross-origin isolated) */
+/** @typedef {{type: 'offscreen:separate', id: string, input: string, outDir: string, settings: JobSettings, song: string, cancel: Int32Array}} OffscreenSeparate  input, outDir: OPFS paths; song: for the stems' tags; cancel: set to 1 to cancel (shared memory where the page is cross-origin isolated) */
 
 // ---------------------------------------------------------------- engine worker → offscreen page
 /** @typedef {{type: 'engine:loading', id: string, what: string}} EngineLoading  a cold-start step */

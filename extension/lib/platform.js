@@ -77,6 +77,14 @@ export const features = {
   get tabCapture() {
     return typeof ext().tabCapture?.getMediaStreamId === 'function';
   },
+  // Whether the browser can encode a format of the schema (lib/job_settings.json): the
+  // WebAssembly encoders (WAV, FLAC, MP3) run everywhere; Opus needs WebCodecs' AudioEncoder.
+  async encodes(format) {
+    if (format.codec !== 'opus') return true;
+    if (typeof globalThis.AudioEncoder === 'undefined') return false;
+    const config = { codec: 'opus', sampleRate: format.rate, numberOfChannels: 2, bitrate: format.bitrate * 1000 };
+    return (await globalThis.AudioEncoder.isConfigSupported(config).catch(() => ({ supported: false }))).supported;
+  },
 };
 
 // The page that hosts the engine (offscreen.html: decoding, the engine's worker,

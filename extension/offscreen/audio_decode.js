@@ -8,6 +8,7 @@
 // dropped, scaled so that nothing can clip).
 
 import { decodeMp3, frameHeader, NotStreamable } from './mp3_stream.js';
+import { HEAD_BYTES, browserTrimsByTimestamp, correction, isMatroska } from './webm_opus.js';
 
 export const SAMPLE_RATE = 44100;
 const SIDE = 0.7071;
@@ -164,16 +165,20 @@ async function decodeWholeToWavFile(file, handle, isCancelled) {
       'This file could not be read as audio: its format is not supported by the browser, or the file is damaged.',
     );
   }
-  const frames = audio.length;
-  if (frames === 0) throw new DecodeError('This file contains no audio.');
+  if (audio.length === 0) throw new DecodeError('This file contains no audio.');
   if (isCancelled()) throw Object.assign(new Error('cancelled'), { cancelled: true });
+  // Opus in WebM/Matroska: the samples Chromium trimmed from its start come back as silence (webm_opus.js).
+  const head = new Uint8Array(await file.slice(0, HEAD_BYTES).arrayBuffer());
+  const pad = isMatroska(head) ? correction(head, SAMPLE_RATE, await browserTrimsByTimestamp()).pad : 0;
+  const frames = audio.length + pad;
   const channels = audio.numberOfChannels;
   const planes = Array.from({ length: channels }, (_, c) => audio.getChannelData(c));
   const writable = await handle.createWritable();
   try {
     await writable.write(floatWavHeader(channels, SAMPLE_RATE, frames));
-    for (let start = 0; start < frames; start += PIECE_FRAMES) {
-      const n = Math.min(PIECE_FRAMES, frames - start);
+    if (pad) await writable.write(new Float32Array(pad * channels));
+    for (let start = 0; start < audio.length; start += PIECE_FRAMES) {
+      const n = Math.min(PIECE_FRAMES, audio.length - start);
       const piece = new Float32Array(n * channels);
       for (let c = 0; c < channels; c++) {
         const plane = planes[c];

@@ -129,7 +129,7 @@ async function run(job) {
     const files = [];
     for (const { stem, path } of outcome.result.files) {
       const f = await (await opfs.fileHandle(path)).getFile();
-      if (f.size < 44) throw new Error(`the ${stem} stem is empty`);
+      if (f.size === 0) throw new Error(`the ${stem} stem is empty`);
       const url = URL.createObjectURL(f); // backed by the file on disk, not by memory
       state.urls.push(url);
       files.push({ stem, file: path.split('/').pop(), url, bytes: f.size });
@@ -207,7 +207,8 @@ function separateFile(job, input, work, state) {
     };
     w.addEventListener('message', onMessage);
     watch();
-    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, cancel: state.cancel });
+    const song = String(job.name).replace(/\.[A-Za-z0-9]{1,5}$/, ''); // for the stems' tags
+    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, song, cancel: state.cancel });
   });
 }
 

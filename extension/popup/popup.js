@@ -84,6 +84,18 @@ function renderSettings() {
   }
 }
 
+// Formats this browser cannot encode are not offered, and the popup says why in a line.
+async function hideUnencodable() {
+  const missing = [];
+  for (const choice of schema.format.choices) {
+    if (await features.encodes(choice)) continue;
+    document.querySelector(`#format option[value="${choice.value}"]`)?.remove();
+    missing.push(choice.label);
+  }
+  $('format-note').hidden = missing.length === 0;
+  $('format-note').textContent = `Not offered here: ${missing.join(', ')} (this browser has no encoder for it).`;
+}
+
 // The settings as chosen now, whole: the service worker checks them.
 function chosenSettings() {
   const settings = {};
@@ -325,9 +337,10 @@ for (const el of document.querySelectorAll('[data-needs]')) if (!features[el.dat
 $('no-tab-capture').hidden = features.tabCapture;
 
 loadSchema().then(
-  (loaded) => {
+  async (loaded) => {
     schema = loaded;
     renderSettings();
+    await hideUnencodable();
     connect();
     capturePanel.init({ send, settings: chosenSettings });
     document.body.dataset.ready = ''; // for the tests: the menus are drawn and the jobs will follow

@@ -27,7 +27,7 @@ test('every choice of every setting is accepted', () => {
 });
 
 test('unknown settings and values are refused in words that name them', () => {
-  assert.throws(() => normalize(schema, { format: 'mp3' }), (e) => e instanceof SettingsError && /format must be one of wav16, wav24, float32, not 'mp3'/.test(e.message));
+  assert.throws(() => normalize(schema, { format: 'mp3' }), (e) => e instanceof SettingsError && /format must be one of wav16, wav24, float32, flac16, flac24, mp3-320, mp3-v0, opus, not 'mp3'/.test(e.message));
   assert.throws(() => normalize(schema, { peaks: 'clamp' }), (e) => e instanceof SettingsError && /unknown setting 'peaks'/.test(e.message));
   assert.throws(() => normalize(schema, { clip: 'CLAMP' }), SettingsError);
   assert.throws(() => normalize(schema, 'four'), SettingsError);
