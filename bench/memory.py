@@ -3,6 +3,7 @@
     python bench/memory.py                                   # the full run (hours on 2 cores)
     python bench/memory.py --extension-minutes 2 --native-minutes 2   # a quick check
     python bench/memory.py --extension-minutes 10 --native-minutes    # the extension only
+    python bench/memory.py --extension-minutes 20 --native-minutes --formats wav16 flac16   # FLAC against WAV
 
 Each input is a WAV (16-bit, 44.1 kHz stereo) of the requested length, made by
 repeating the CC0 excerpts (written in blocks, so this script stays small too).
@@ -148,7 +149,7 @@ def bundle_path() -> Path:
     return REPO / "dist" / "chrome"
 
 
-def measure_extension(playwright, minutes: float, work: Path) -> dict:
+def measure_extension(playwright, minutes: float, work: Path, fmt: str = "wav16") -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from support.chromium import ExtensionBrowser, start_job, wait_for_job
 
@@ -166,7 +167,7 @@ def measure_extension(playwright, minutes: float, work: Path) -> dict:
         time.sleep(3)
         idle = sampler.window(t_idle)
         t_job = time.monotonic()
-        start_job(popup, [song], stems="four", fmt="wav16")
+        start_job(popup, [song], stems="four", fmt=fmt)
         # Generous: about 1.5 s per second of audio on a busy 2-core machine, and the engine's start.
         row = wait_for_job(popup, song.name, {"done", "failed", "cancelled", "interrupted"}, 600 + minutes * 60 * 4)
         seconds = time.monotonic() - t_job
@@ -196,21 +197,24 @@ def main() -> int:
                         help="input lengths for the extension (default: 10 30 60; none to skip)")
     parser.add_argument("--native-minutes", "--minutes", type=float, nargs="*", default=[60.0, 180.0],
                         help="input lengths for the command line (default: 60 180; none to skip)")
+    parser.add_argument("--formats", nargs="*", default=["wav16"],
+                        help="the extension's output formats, each measured on every length (default: wav16)")
     args = parser.parse_args()
 
     if args.extension_minutes:
         from playwright.sync_api import sync_playwright
 
-        print("extension in Chromium (headless, WASM), four stems, wav16: memory of the whole Chromium process tree")
-        print("  input        idle RSS   peak RSS   peak-idle RSS |  idle PSS   peak PSS   peak-idle PSS |  time")
+        print("extension in Chromium (headless, WASM), four stems: memory of the whole Chromium process tree")
+        print("  input   format    idle RSS   peak RSS   peak-idle RSS |  idle PSS   peak PSS   peak-idle PSS |  time")
         with sync_playwright() as p:
             for minutes in args.extension_minutes:
-                with tempfile.TemporaryDirectory() as tmp:
-                    r = measure_extension(p, minutes, Path(tmp))
-                print(f"  {minutes:5g} min  {r['idle_rss']:7.0f} MB {r['peak_rss']:7.0f} MB {r['peak_rss'] - r['idle_rss']:10.0f} MB   |"
-                      f" {r['idle_pss']:6.0f} MB {r['peak_pss']:7.0f} MB {r['peak_pss'] - r['idle_pss']:10.0f} MB   |"
-                      f" {r['seconds']:6.0f} s ({r['seconds'] / minutes:.0f} s per minute of audio; {r['input_mb']:.0f} MB WAV)",
-                      flush=True)
+                for fmt in args.formats:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        r = measure_extension(p, minutes, Path(tmp), fmt)
+                    print(f"  {minutes:5g} min {fmt:8s} {r['idle_rss']:7.0f} MB {r['peak_rss']:7.0f} MB {r['peak_rss'] - r['idle_rss']:10.0f} MB   |"
+                          f" {r['idle_pss']:6.0f} MB {r['peak_pss']:7.0f} MB {r['peak_pss'] - r['idle_pss']:10.0f} MB   |"
+                          f" {r['seconds']:6.0f} s ({r['seconds'] / minutes:.0f} s per minute of audio; {r['input_mb']:.0f} MB WAV)",
+                          flush=True)
 
     if args.native_minutes:
         print("native command line, default settings (four stems, wav16, overlap 0.25)")
