@@ -63,7 +63,35 @@ def _full_scale(fmt: str) -> float:
     return (scale - 1) / scale
 
 
-class WavStems:
+class _LevelTrackingSink:
+    """What both sinks do with each block: track every stem's peak, and keep the float samples
+    aside while rescaling (the gain is known only at the end) or pass them on at once (_pass)."""
+
+    _rescaling: bool
+    _frames: int
+    _written: int
+    _peaks: list[float]
+
+    def _set_aside(self, i: int) -> BinaryIO:
+        raise NotImplementedError
+
+    def _pass(self, i: int, stem_block: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def write(self, block: np.ndarray) -> None:
+        if self._written + block.shape[-1] > self._frames:
+            raise ValueError("more frames written than the header announced")
+        for i, stem_block in enumerate(block):
+            if stem_block.size:
+                self._peaks[i] = max(self._peaks[i], float(np.abs(stem_block).max()))
+            if self._rescaling:
+                self._set_aside(i).write(np.ascontiguousarray(stem_block.T, dtype="<f4").tobytes())
+            else:
+                self._pass(i, stem_block)
+        self._written += block.shape[-1]
+
+
+class WavStems(_LevelTrackingSink):
     """Encodes each stem as a WAV file into the stream `open_stream(stem)` returns.
 
     With clip="rescale" and an integer format the streams must be readable, writable,
@@ -104,17 +132,11 @@ class WavStems:
             else:
                 self._writers.append(WavWriter(stream, self.fmt, _CHANNELS, SAMPLE_RATE, frames))
 
-    def write(self, block: np.ndarray) -> None:
-        if self._written + block.shape[-1] > self._frames:
-            raise ValueError("more frames written than the header announced")
-        for i, stem_block in enumerate(block):
-            if stem_block.size:
-                self._peaks[i] = max(self._peaks[i], float(np.abs(stem_block).max()))
-            if self._rescaling:
-                self._streams[i].write(np.ascontiguousarray(stem_block.T, dtype="<f4").tobytes())
-            else:
-                self._writers[i].write(stem_block)
-        self._written += block.shape[-1]
+    def _set_aside(self, i: int) -> BinaryIO:
+        return self._streams[i]  # after the final header: transcoded in place at the end
+
+    def _pass(self, i: int, stem_block: np.ndarray) -> None:
+        self._writers[i].write(stem_block)
 
     def finish(self) -> None:
         if self._written != self._frames:
@@ -202,7 +224,7 @@ class Encoder(Protocol):
 _SCRATCH_BLOCK = 1 << 17  # frames read back per step when rescaling
 
 
-class EncodedStems:
+class EncodedStems(_LevelTrackingSink):
     """Each stem through the encoder `open_encoder(stem, frames)` returns (frames at the format's rate).
 
     With clip="rescale", `open_scratch(stem)` gives a readable, writable, seekable stream for
@@ -260,17 +282,11 @@ class EncodedStems:
         self._clamped[i] += clamped
         return self._encoders[i].write(out)
 
-    def write(self, block: np.ndarray) -> None:
-        if self._written + block.shape[-1] > self._frames:
-            raise ValueError("more frames written than the header announced")
-        for i, stem_block in enumerate(block):
-            if stem_block.size:
-                self._peaks[i] = max(self._peaks[i], float(np.abs(stem_block).max()))
-            if self._rescaling:
-                self._scratch[i].write(np.ascontiguousarray(stem_block.T, dtype="<f4").tobytes())
-            else:
-                _no_wait(self._encode(i, stem_block))
-        self._written += block.shape[-1]
+    def _set_aside(self, i: int) -> BinaryIO:
+        return self._scratch[i]
+
+    def _pass(self, i: int, stem_block: np.ndarray) -> None:
+        _no_wait(self._encode(i, stem_block))
 
     async def finish(self) -> None:
         if self._written != self._frames:
