@@ -101,16 +101,14 @@ def start_job(page, files, stems: str = "four", fmt: str = "wav16", preset: str 
 def job_rows(page) -> list[dict]:
     """The popup's job list, as the user reads it (polled: no page-side waiting,
     since the extension's CSP blocks Playwright's wait_for_function)."""
-    rows = []
-    for li in page.locator("#jobs li.job").all():
-        rows.append(
-            {
-                "name": li.get_attribute("data-name"),
-                "status": li.get_attribute("data-status"),
-                "text": li.inner_text(),
-                "element": li,
-            }
-        )
+    # One read of the whole list: rows come and go as jobs finish (the popup keeps the last 30
+    # finished ones), so reading them one by one could ask for a row that just went.
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('#jobs li.job')].map((li) => ({
+             id: li.dataset.id, name: li.dataset.name, status: li.dataset.status, text: li.innerText }))"""
+    )
+    for row in rows:
+        row["element"] = page.locator('#jobs li.job[data-id="%s"]' % row["id"])
     return rows
 
 
