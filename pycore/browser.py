@@ -30,11 +30,11 @@ from __future__ import annotations
 import numpy as np
 from pyodide.ffi import to_js
 
+from . import formats
 from .model_contract import SOURCES
 from .separate import Options, separate
-from .sources import wav_source
-from . import formats
 from .settings import normalize
+from .sources import wav_source
 from .stem_files import EncodedStems, WavStems
 
 
@@ -155,7 +155,7 @@ class _JsEncoder:
 
 def _sink(opts, settings: dict):
     fmt = formats.get(settings["format"])
-    if fmt.codec in ("pcm", "float"):
+    if fmt.wav:
         return WavStems(fmt.name, lambda stem: JsFile(getattr(opts.outputs, stem)), clip=settings["clip"])
     scratch = getattr(opts, "scratch", None)
 

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from .names import song_folder
-from .native_decode import DecodeError, open_audio
-from .separate import STEM_LAYOUTS, Options, separate, run_sync
 from . import formats
+from .names import song_folder, song_name
+from .native_decode import DecodeError, open_audio
+from .separate import STEM_LAYOUTS, Options, run_sync, separate
 from .settings import SETTINGS
 from .stem_files import StemFiles
 from .wav import WavError
@@ -67,7 +67,7 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
     from tqdm import tqdm
 
     source = open_audio(path)
-    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip, song=path.stem)
+    sink = StemFiles(args.out / song_folder(path.name), args.format, args.clip, song=song_name(path.name))
     existing = [p for p in sink.final_paths(STEM_LAYOUTS[options.stems]) if p.exists()]
     if existing and not args.force:
         raise FileExistsError(f"stems already exist in {sink.folder} (use --force to overwrite)")
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         _error("model", f"cannot load the model: {e}")
         return 1
     fmt = formats.get(args.format)
-    if fmt.codec not in ("pcm", "float"):
+    if not fmt.wav:
         from .native_encode import EncoderUnavailable, check_support
 
         try:

@@ -26,6 +26,11 @@ class Format:
     rate: int = 44_100  # the file's sample rate (Opus runs at 48 kHz: the stems are resampled)
 
     @property
+    def wav(self) -> bool:
+        """Written by pycore itself (WavStems); every other format goes through an encoder."""
+        return self.codec in ("pcm", "float")
+
+    @property
     def integer(self) -> bool:
         return self.bits is not None
 

@@ -32,6 +32,13 @@ _SPACES = re.compile(r"[\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\
 _RESERVED = re.compile(r"(?:con|prn|aux|nul|com[1-9\u00b9\u00b2\u00b3]|lpt[1-9\u00b9\u00b2\u00b3]) *", re.ASCII | re.IGNORECASE)
 
 
+def song_name(file_name: str) -> str:
+    """The name less a real extension: a final "." and 1-5 ASCII letters or digits, after at least
+    one character ("Song.mp3" -> "Song"; "Song. Live at the Roxy", "T.N.T." and ".hidden" stay)."""
+    dot = file_name.rfind(".")
+    return file_name[:dot] if dot > 0 and _EXTENSION.fullmatch(file_name, dot + 1) else file_name
+
+
 def song_folder(file_name: str) -> str:
     """'AC/DC: Song?.mp3' -> 'AC_DC_ Song_': the name less its extension, sanitised and shortened.
 
@@ -44,10 +51,7 @@ def song_folder(file_name: str) -> str:
     from the end again; nothing left is "Untitled"; a Windows device name before the
     first dot gets a "_" in front (the name cut to MAX_BYTES - 1 bytes first).
     """
-    name = _SURROGATE.sub("\ufffd", file_name)
-    dot = name.rfind(".")
-    if dot > 0 and _EXTENSION.fullmatch(name, dot + 1):
-        name = name[:dot]  # not "Song. Live at the Roxy", "T.N.T." or ".hidden"
+    name = song_name(_SURROGATE.sub("\ufffd", file_name))
     name = unicodedata.normalize("NFC", name)
     name = _SPACES.sub(" ", _UNSAFE.sub("_", name)).strip(" .")
     name = _shorten(name, MAX_BYTES).rstrip(" .")

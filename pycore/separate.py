@@ -27,7 +27,7 @@ from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 
-from .model_contract import FREQ_BINS, FRAMES, SAMPLE_RATE, SEGMENT, SOURCES
+from .model_contract import FRAMES, FREQ_BINS, SAMPLE_RATE, SEGMENT, SOURCES
 from .sources import MixSource
 from .spectrogram import istft, stft
 
@@ -324,7 +324,8 @@ def _start(runner: Runner, wave: np.ndarray, spec: np.ndarray, is_cancelled):
 
 
 def run_sync(coroutine):
-    """Drive `separate` with a synchronous runner, without an event loop (works in Pyodide too)."""
+    """Drive `separate` with a synchronous runner (or any coroutine that never suspends, such as a
+    sink's finish() with native encoders), without an event loop (works in Pyodide too)."""
     try:
         coroutine.send(None)
     except StopIteration as stop:

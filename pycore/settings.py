@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .separate import PRESETS, STEM_LAYOUTS
 from .formats import FORMATS
+from .separate import PRESETS, STEM_LAYOUTS
 from .stem_files import CLIP_MODES
 
 # name -> (what the menu is called, {value: label}, default, a hint for the menu)

@@ -37,6 +37,7 @@ import numpy as np
 from . import formats
 from .model_contract import SAMPLE_RATE
 from .resample import StreamResampler
+from .separate import run_sync
 from .wav import FORMATS, WavWriter, encode, header
 
 CLIP_MODES = ("rescale", "clamp")
@@ -235,7 +236,7 @@ class EncodedStems(_LevelTrackingSink):
     def __init__(self, fmt: str, open_encoder: Callable[[str, int], Encoder], clip: str = "rescale",
                  open_scratch: Callable[[str], BinaryIO] | None = None):
         self.format = formats.get(fmt)
-        if self.format.codec in ("pcm", "float"):
+        if self.format.wav:
             raise ValueError(f"{fmt} is a WAV format: use WavStems")
         if clip not in CLIP_MODES:
             raise ValueError(f"clip mode must be one of {', '.join(CLIP_MODES)}, not {clip!r}")
@@ -337,17 +338,6 @@ def _no_wait(pending) -> None:
         raise RuntimeError("internal error: an encoder's write must not be a coroutine while separating")
 
 
-def _drive(result) -> None:
-    """Runs finish() natively, where no encoder suspends."""
-    if inspect.iscoroutine(result):
-        try:
-            result.send(None)
-        except StopIteration:
-            return
-        result.close()
-        raise RuntimeError("internal error: a native encoder suspended")
-
-
 class StemFiles:
     """`<folder>/<stem>.<ext>` for each stem, appearing only once all are complete."""
 
@@ -357,7 +347,7 @@ class StemFiles:
         self.song = song if song is not None else self.folder.name
         self.paths: list[Path] = []
         self.stems: tuple[str, ...] = ()
-        if self.format.codec in ("pcm", "float"):
+        if self.format.wav:
             self._sink = WavStems(fmt, self._open_part, clip)
         else:
             from .native_encode import open_encoder  # libsndfile: native only
@@ -393,7 +383,9 @@ class StemFiles:
         self._sink.write(block)
 
     def finish(self) -> None:
-        _drive(self._sink.finish())
+        done = self._sink.finish()
+        if inspect.iscoroutine(done):  # EncodedStems: natively no encoder suspends
+            run_sync(done)
         for stem, path in zip(self.stems, self.final_paths(self.stems)):
             os.replace(self._part(stem), path)
             self._scratch_path(stem).unlink(missing_ok=True)

@@ -34,9 +34,7 @@ const RESERVED = /^(?:con|prn|aux|nul|com[1-9\u00b9\u00b2\u00b3]|lpt[1-9\u00b9\u
 // again; nothing left is "Untitled"; a Windows device name before the first dot gets
 // a "_" in front (the name cut to MAX_BYTES - 1 bytes first).
 export function folderName(fileName) {
-  let name = String(fileName ?? '').replace(SURROGATE, '\ufffd');
-  const dot = name.lastIndexOf('.');
-  if (dot > 0 && EXTENSION.test(name.slice(dot + 1))) name = name.slice(0, dot); // not "T.N.T." or ".hidden"
+  let name = songName(String(fileName ?? '').replace(SURROGATE, '\ufffd'));
   name = name.normalize('NFC');
   name = name.replace(UNSAFE, '_').replace(SPACES, ' ').replace(/^[ .]+|[ .]+$/g, '');
   name = shorten(name, MAX_BYTES).replace(/[ .]+$/, '');
@@ -47,6 +45,14 @@ export function folderName(fileName) {
 
 // Cut to at most maxBytes of UTF-8 without splitting a character (a code point:
 // an emoji's two UTF-16 units stay together). Lone surrogates are gone by now.
+// The name less a real extension (pycore/names.py's song_name): "Song.mp3" -> "Song";
+// "Song. Live at the Roxy", "T.N.T." and ".hidden" stay as they are.
+export function songName(fileName) {
+  const name = String(fileName ?? '');
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && EXTENSION.test(name.slice(dot + 1)) ? name.slice(0, dot) : name;
+}
+
 function shorten(name, maxBytes) {
   let bytes = 0;
   let end = 0;

@@ -12,6 +12,7 @@
 // sends the engine worker offscreen:separate and hears engine:* (lib/messages.js).
 
 import { runtime } from '../lib/platform.js';
+import { songName } from '../lib/folder_name.js';
 import { unexpected } from '../lib/messages.js';
 import * as inbox from '../lib/inbox.js';
 import { decodeToWavFile, sniff, DecodeError } from './audio_decode.js';
@@ -207,7 +208,7 @@ function separateFile(job, input, work, state) {
     };
     w.addEventListener('message', onMessage);
     watch();
-    const song = String(job.name).replace(/\.[A-Za-z0-9]{1,5}$/, ''); // for the stems' tags
+    const song = songName(job.name); // for the stems' tags
     w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, song, cancel: state.cancel });
   });
 }

@@ -2,7 +2,7 @@
 48 kHz, and what finish() and abort() do. A recording stand-in encoder takes the blocks."""
 
 import numpy as np
-from support.core import raises
+from support.core import Collect, raises
 
 from pycore import formats
 from pycore.resample import StreamResampler
@@ -10,22 +10,11 @@ from pycore.separate import run_sync
 from pycore.stem_files import EncodedStems, WavStems
 
 
-class Recorder:
+class Recorder(Collect):
+    """A stem's encoder: Collect's blocks, written by write() and ended by finish() or abort()."""
+
     def __init__(self):
-        self.blocks, self.state = [], "open"
-
-    def write(self, block):
-        self.blocks.append(block.copy())
-
-    def finish(self):
-        self.state = "finished"
-
-    def abort(self):
-        self.state = "aborted"
-
-    @property
-    def audio(self):
-        return np.concatenate(self.blocks, axis=1)
+        self.begin((), 0)
 
 
 class Scratch:
