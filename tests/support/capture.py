@@ -209,9 +209,22 @@ def sdr_with_gain(reference: np.ndarray, estimate: np.ndarray) -> tuple[float, f
     return float(10 * np.log10(((gain * reference) ** 2).sum() / max((error**2).sum(), 1e-20))), gain
 
 
-def windowed_sdr(reference: np.ndarray, estimate: np.ndarray, rate: int, seconds: float = 0.25) -> list[tuple[float, float]]:
-    """[(start in s, SDR in dB)] of `estimate` against `reference`, window by window:
-    where a recording departs from its source, and for how long."""
-    size = int(rate * seconds)
-    starts = range(0, len(estimate) - size + 1, size)
-    return [(start / rate, sdr(reference[start : start + size], estimate[start : start + size])) for start in starts]
+def windowed_sdr(
+    source: np.ndarray, recorded: np.ndarray, offset: int, rate: int, seconds: float = 0.5, search: float = 0.25
+) -> list[tuple[float, int, float]]:
+    """[(start in s, shift in samples, SDR in dB)] of `recorded` against `source`, window by
+    window, each window aligned on its own within `search` seconds of `offset` (where the
+    whole recording lines up): where a recording departs from its source, for how long,
+    and whether it slipped in time there (a real-time glitch) or was altered."""
+    size, reach = int(rate * seconds), int(rate * search)
+    mono_source, mono_recorded = source.mean(axis=1), recorded.mean(axis=1)
+    out = []
+    for start in range(0, len(recorded) - size + 1, size):
+        low = max(offset + start - reach, 0)
+        high = min(offset + start + size + reach, len(source))
+        if high - low < size:
+            out.append((start / rate, 0, float("-inf")))
+            continue
+        at = low + align(mono_source[low:high], mono_recorded[start : start + size])
+        out.append((start / rate, at - offset - start, sdr(source[at : at + size], recorded[start : start + size])))
+    return out
