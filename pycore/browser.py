@@ -16,12 +16,17 @@ opts is a JS object:
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
   inFlight        how many segments runModel may have at once (its sessions; 1 when absent)
+  With settings.midi 'on' (pycore/stem_notes.py decides which stems):
+  notesScratch    {stem: JS file} for each transcribed stem's mono audio, empty
+  midiOutputs     {stem: JS file} for its .mid, empty
+  runNotes(audio) -> Promise<[note, onset, contour]>   one window of the note model
+  onTranscribing(stem)            before each stem's notes are made
   onProgress(done, total)         model segments
   isCancelled() -> bool           when true, separate_file raises Cancelled
 A JS file is random access over an OPFS FileSystemSyncAccessHandle:
   read(pos, n) -> Uint8Array (shorter at the end), write(pos, Uint8Array) -> n,
   size(), truncate(n), flush()
-Returns {stems, frames, warnings}, or {error} when the input is not audio we can
+Returns {stems, frames, warnings, midi: {stem: notes}}, or {error} when the input is not audio we can
 read (a plain sentence for the user; the engine stays usable).
 """
 
@@ -35,7 +40,11 @@ from .model_contract import SOURCES
 from .separate import Options, separate
 from .settings import normalize
 from .sources import wav_source
+from .midi_file import midi_bytes
+from .notes_contract import PITCHES, WINDOW_FRAMES
 from .stem_files import EncodedStems, WavStems
+from .stem_notes import PROGRAMS, NotesTap
+from .transcribe import NoteOptions
 
 
 def _array(js) -> np.ndarray:
@@ -181,6 +190,8 @@ async def separate_file(opts):
     except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
         return answer({"error": str(e)})
     sink = _sink(opts, settings)
+    if settings["midi"] == "on":
+        sink = NotesTap(sink, None, lambda stem: JsFile(getattr(opts.notesScratch, stem)))
     report = await separate(
         source,
         _JsRunner(opts.runModel, int(getattr(opts, "inFlight", None) or 1)),
@@ -189,4 +200,33 @@ async def separate_file(opts):
         on_progress=lambda done, total: opts.onProgress(done, total),
         is_cancelled=lambda: bool(opts.isCancelled()),
     )
-    return answer({"stems": list(report.stems), "frames": report.frames, "warnings": report.warnings + sink.messages()})
+    warnings = report.warnings + sink.messages()
+    midi = await _transcribe(opts, sink, warnings) if isinstance(sink, NotesTap) else {}
+    return answer({"stems": list(report.stems), "frames": report.frames, "warnings": warnings, "midi": midi})
+
+
+class _JsNotesRunner:
+    def __init__(self, run_notes):
+        self._run = run_notes
+
+    async def run(self, audio: np.ndarray):
+        result = await self._run(_typed(audio))
+        shapes = ((WINDOW_FRAMES, PITCHES), (WINDOW_FRAMES, PITCHES), (WINDOW_FRAMES, 3 * PITCHES))
+        return tuple(_array(result[k]).reshape(shape) for k, shape in enumerate(shapes))
+
+
+async def _transcribe(opts, tap: NotesTap, warnings: list[str]) -> dict[str, int]:
+    """The tapped stems' .mid files, written whole; the stems are saved whatever happens here."""
+    counts: dict[str, int] = {}
+    for stem in tap.stems:
+        try:
+            opts.onTranscribing(stem)
+            notes = (await tap.transcribe_one(stem, _JsNotesRunner(opts.runNotes), NoteOptions.for_stem(stem)))
+            data = midi_bytes(notes, program=PROGRAMS.get(stem, 0), drums=stem == "drums", name=stem)
+            out = JsFile(getattr(opts.midiOutputs, stem))
+            out.write(data)
+            out.flush()
+            counts[stem] = len(notes)
+        except Exception as e:  # noqa: BLE001 - the stems are written: a failure costs only this MIDI
+            warnings.append(f"the notes of the {stem} could not be written as MIDI ({type(e).__name__}: {e})")
+    return counts

@@ -42,10 +42,18 @@ SETTINGS: dict[str, dict] = {
         "default": "rescale",
         "hint": "what to do when a stem would go beyond full scale (integer WAV only; 32-bit float keeps everything)",
     },
+    "midi": {
+        "label": "MIDI of the notes",
+        "choices": {"off": "No", "on": "Yes"},
+        "default": "off",
+        "hint": "also write <stem>.mid with the notes of the bass, vocals and other stems (of the vocals with two stems)",
+    },
 }
+SWITCHES = {"midi"}  # off/on settings: a checkbox in the popup, a flag on the command line
 
 # Each menu offers exactly what the core implements.
-for _name, _table in (("stems", STEM_LAYOUTS), ("preset", PRESETS), ("format", FORMATS), ("clip", CLIP_MODES)):
+for _name, _table in (("stems", STEM_LAYOUTS), ("preset", PRESETS), ("format", FORMATS), ("clip", CLIP_MODES),
+                      ("midi", ("off", "on"))):
     assert list(SETTINGS[_name]["choices"]) == list(_table), _name
     assert SETTINGS[_name]["default"] in _table, _name
 
@@ -92,6 +100,7 @@ def schema() -> dict:
             "default": spec["default"],
             "hint": spec["hint"],
             "choices": [_choice(name, v, label) for v, label in spec["choices"].items()],
+            **({"switch": True} if name in SWITCHES else {}),
         }
         for name, spec in SETTINGS.items()
     }

@@ -6,7 +6,7 @@
 // It stays warm between jobs; the offscreen document terminates it when idle.
 //
 // It takes offscreen:separate and answers engine:loading, engine:ready,
-// engine:progress, then engine:done or engine:failed (lib/messages.js). The song is
+// engine:progress, engine:transcribing (MIDI asked), then engine:done or engine:failed (lib/messages.js). The song is
 // read in place from OPFS and the stems are written to OPFS as they come, so memory
 // stays bounded by a few segments whatever the song's length.
 
@@ -72,6 +72,10 @@ async function loadPython(report) {
   const separateModule = pyodide.pyimport('pycore.separate');
   const layouts = separateModule.STEM_LAYOUTS.toJs({ dict_converter: Object.fromEntries });
   separateModule.destroy();
+  // The stems whose notes a job with MIDI gets, per layout (pycore.stem_notes decides).
+  const notesModule = pyodide.pyimport('pycore.stem_notes');
+  const midiStems = Object.fromEntries(Object.entries(layouts).map(([name, stems]) => [name, notesModule.midi_stems(stems).toJs()]));
+  notesModule.destroy();
   // The stems' tags, as the command line writes them (pycore/formats.py).
   const formatsModule = pyodide.pyimport('pycore.formats');
   const tags = (song, stem) => {
@@ -83,7 +87,7 @@ async function loadPython(report) {
     }
   };
   timings.pycore = seconds(t);
-  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, tags, timings };
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, midiStems, tags, timings };
 }
 
 // numpy's modules precompiled (packaging/pyodide_bytecode.py), unpacked into its __pycache__ folders:
@@ -122,7 +126,7 @@ function engine(id) {
       const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
       m.model.loadOthers();
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { pyodide: py.pyodide, separateFile: py.separateFile, layouts: py.layouts, tags: py.tags, model: m.model, timings };
+      return { ...py, model: m.model, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
@@ -221,6 +225,29 @@ async function separateFile(msg) {
         }
       }
     }
+    const midiStems = msg.settings.midi === 'on' ? eng.midiStems[msg.settings.stems] : [];
+    const midiPath = (stem) => `${msg.outDir}/${stem}.mid`;
+    if (midiStems.length) {
+      // Each transcribed stem's mono audio waits in a scratch file until the stems are written.
+      extra.notesScratch = {};
+      extra.midiOutputs = {};
+      for (const stem of midiStems) {
+        scratchPaths.push(`${msg.outDir}/${stem}.notes.f32`);
+        extra.notesScratch[stem] = await open(scratchPaths.at(-1), { create: true, truncate: true });
+        extra.midiOutputs[stem] = await open(midiPath(stem), { create: true, truncate: true });
+      }
+      const notesTime = { seconds: 0 };
+      timings.transcribe = notesTime;
+      extra.runNotes = (audio) =>
+        eng.model.runNotes(asFloat32(audio)).then((m) => {
+          notesTime.model = (notesTime.model || 0) + m.seconds;
+          return [m.note, m.onset, m.contour];
+        });
+      extra.onTranscribing = (stem) => {
+        notesTime.started ??= performance.now();
+        post({ type: 'engine:transcribing', id, stem });
+      };
+    }
     const opts = {
       input,
       outputs,
@@ -259,6 +286,12 @@ async function separateFile(msg) {
       throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
     }
     result.files = result.stems.map((stem) => ({ stem, path: pathOf(stem) }));
+    // A .mid only for the stems whose notes were written (a failure is one of the warnings).
+    for (const stem of Object.keys(result.midi || {})) result.files.push({ stem, path: midiPath(stem), midi: true });
+    if (timings.transcribe) {
+      const { started, model } = timings.transcribe;
+      timings.transcribe = started ? { seconds: seconds(started), model: Math.round((model || 0) * 100) / 100 } : undefined;
+    }
     timings.separate = seconds(t);
     if (encoded) timings.encode = Math.round(encodeTime.seconds * 100) / 100; // inside separate
     timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);

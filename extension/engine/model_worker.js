@@ -8,6 +8,9 @@
 // onnxruntime-web cannot switch off its planner's buffer reuse, which in one whole
 // session keeps the U-Net's encoder buffers allocated across the transformer.
 //
+// It also runs the note model (Basic Pitch, models/basic_pitch/) on the CPU: engine:run-notes,
+// answered with model:notes; its small session is made on first use.
+//
 // It takes engine:load-model (create the sessions: WebGPU if asked and usable, else WASM;
 // `profile`: onnxruntime's per-operator profiler, whose events bench/profile.py reads from
 // the console), engine:run-model and engine:end-profiling, and answers each with
@@ -19,6 +22,8 @@ const BASE = new URL('../', import.meta.url); // the bundle's root
 const STAGES_URL = new URL('models/htdemucs/stages.json', BASE);
 // The model's contract (tensor names, roles and shapes), from models/htdemucs.json by build.py.
 const CONTRACT_URL = new URL('models/htdemucs/contract.json', BASE);
+const NOTES_URL = new URL('models/basic_pitch/nmp.onnx', BASE);
+const NOTES_CONTRACT_URL = new URL('models/basic_pitch/contract.json', BASE);
 
 async function fetchJson(url) {
   const response = await fetch(url);
@@ -195,6 +200,28 @@ async function run({ wave, spec }) {
   return state.model.run(wave, spec);
 }
 
+let notes = null; // {session, names, dims}, made on the first engine:run-notes
+
+async function runNotes({ audio }) {
+  if (!state) throw new Error('the model is not loaded');
+  if (!notes) {
+    const [response, contract] = await Promise.all([fetch(NOTES_URL), fetchJson(NOTES_CONTRACT_URL)]);
+    if (!response.ok) throw new Error('the note model is missing from the bundle (models/basic_pitch/nmp.onnx)');
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    // On the CPU whatever the separation uses: it is small, and WASM gives the same notes everywhere.
+    const session = await state.ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    notes = { session, names: contract.roles, dims: contract.inputs[contract.roles.audio] };
+  }
+  const { session, names, dims } = notes;
+  const out = await session.run({ [names.audio]: new state.ort.Tensor('float32', audio, dims) });
+  const plain = (name) => {
+    const data = transferable(out[name].data);
+    out[name].dispose?.();
+    return data;
+  };
+  return { note: plain(names.note), onset: plain(names.onset), contour: plain(names.contour) };
+}
+
 self.onmessage = async ({ data: msg }) => {
   try {
     switch (msg.type) {
@@ -208,6 +235,13 @@ self.onmessage = async ({ data: msg }) => {
         const [freq, time] = await run(msg);
         const seconds = (performance.now() - t) / 1000;
         self.postMessage({ type: 'model:result', seq: msg.seq, freq, time, seconds, backend: state.backend }, [freq.buffer, time.buffer]);
+        break;
+      }
+      case 'engine:run-notes': {
+        const t = performance.now();
+        const out = await runNotes(msg);
+        const seconds = (performance.now() - t) / 1000;
+        self.postMessage({ type: 'model:notes', seq: msg.seq, ...out, seconds }, [out.note.buffer, out.onset.buffer, out.contour.buffer]);
         break;
       }
       case 'engine:end-profiling':

@@ -29,6 +29,7 @@ export class ModelWorker {
       switch (m.type) {
         case 'model:loaded':
         case 'model:result':
+        case 'model:notes':
         case 'model:profiled':
           w.resolve(m);
           break;
@@ -112,6 +113,12 @@ export class SessionPool {
       this.queue.push({ wave, spec, resolve, reject });
       this.dispatch();
     });
+  }
+
+  // One window of the note model, on the first session's worker (after the separation:
+  // nothing else is queued then). Resolves to {note, onset, contour, seconds}; audio is transferred.
+  runNotes(audio) {
+    return this.first.request({ type: 'engine:run-notes', audio }, [audio.buffer]);
   }
 
   dispatch() {

@@ -58,17 +58,20 @@
 /** @typedef {{type: 'engine:loading', id: string, what: string}} EngineLoading  a cold-start step */
 /** @typedef {{type: 'engine:ready', id: string, backend: string, timings: object}} EngineReady */
 /** @typedef {{type: 'engine:progress', id: string, done: number, total: number, seconds: number, model: number, backend: string}} EngineProgress  one model segment finished */
+/** @typedef {{type: 'engine:transcribing', id: string, stem: string}} EngineTranscribing  the stems are written; now this one's notes (MIDI) */
 /** @typedef {{type: 'engine:done', id: string, result: {stems: string[], frames: number, warnings: string[], files: object[]}, timings: object}} EngineDone */
 /** @typedef {{type: 'engine:failed', id: string, error: string, cancelled: boolean, input: boolean}} EngineFailed  input: the file, not the engine, is at fault */
 
 // ---------------------------------------------------------------- engine worker → model worker (each answered by seq)
 /** @typedef {{type: 'engine:load-model', seq: number, threads: number, gpu: boolean, profile?: boolean}} EngineLoadModel */
 /** @typedef {{type: 'engine:run-model', seq: number, wave: Float32Array, spec: Float32Array}} EngineRunModel  transferred */
+/** @typedef {{type: 'engine:run-notes', seq: number, audio: Float32Array}} EngineRunNotes  one window of the note model (Basic Pitch), transferred */
 /** @typedef {{type: 'engine:end-profiling', seq: number}} EngineEndProfiling  sent by bench/profile.py, which stands in for the engine */
 
 // ---------------------------------------------------------------- model worker → engine worker
 /** @typedef {{type: 'model:loaded', seq: number, backend: string, seconds: number}} ModelLoaded */
 /** @typedef {{type: 'model:result', seq: number, freq: Float32Array, time: Float32Array, seconds: number, backend: string}} ModelResult  transferred */
+/** @typedef {{type: 'model:notes', seq: number, note: Float32Array, onset: Float32Array, contour: Float32Array, seconds: number}} ModelNotes  transferred */
 /** @typedef {{type: 'model:profiled', seq: number}} ModelProfiled */
 /** @typedef {{type: 'model:error', seq: number|null, message: string}} ModelError */
 
@@ -118,15 +121,18 @@ export const MESSAGES = {
   'engine:loading': [ENGINE, OFFSCREEN],
   'engine:ready': [ENGINE, OFFSCREEN],
   'engine:progress': [ENGINE, OFFSCREEN],
+  'engine:transcribing': [ENGINE, OFFSCREEN],
   'engine:done': [ENGINE, OFFSCREEN],
   'engine:failed': [ENGINE, OFFSCREEN],
 
   'engine:load-model': [POOL, MODEL],
   'engine:run-model': [POOL, MODEL],
+  'engine:run-notes': [POOL, MODEL],
   'engine:end-profiling': ['../bench/profile.py', MODEL],
 
   'model:loaded': [MODEL, POOL],
   'model:result': [MODEL, POOL],
+  'model:notes': [MODEL, POOL],
   'model:profiled': [MODEL, POOL],
   'model:error': [MODEL, POOL],
 };

@@ -50,9 +50,11 @@ export function normalize(schema, given = {}) {
   return out;
 }
 
-// "four stems, wav16, balanced, rescale" in the schema's own words, for a job's tooltip.
+// "four stems, wav16, balanced, rescale" in the schema's own words, for a job's tooltip;
+// an off/on switch is named when on.
 export function describe(schema, settings) {
   return Object.entries(schema)
-    .map(([name, spec]) => spec.choices.find((c) => c.value === settings?.[name])?.label ?? settings?.[name] ?? '?')
+    .filter(([name, spec]) => !spec.switch || settings?.[name] === 'on')
+    .map(([name, spec]) => (spec.switch ? spec.label : spec.choices.find((c) => c.value === settings?.[name])?.label ?? settings?.[name] ?? '?'))
     .join(', ');
 }

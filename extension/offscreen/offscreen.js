@@ -131,7 +131,10 @@ async function run(job) {
     for (const { stem, path } of outcome.result.files) {
       const f = await (await opfs.fileHandle(path)).getFile();
       if (f.size === 0) throw new Error(`the ${stem} stem is empty`);
-      const url = URL.createObjectURL(f); // backed by the file on disk, not by memory
+      // A slice keeps the file's disk backing; the type keeps Chromium from renaming bass.mid
+      // to bass.txt (OPFS files of an unknown extension come typeless, then are sniffed as text).
+      const typed = path.endsWith('.mid') ? f.slice(0, f.size, 'audio/midi') : f;
+      const url = URL.createObjectURL(typed); // backed by the file on disk, not by memory
       state.urls.push(url);
       files.push({ stem, file: path.split('/').pop(), url, bytes: f.size });
     }
@@ -192,6 +195,9 @@ function separateFile(job, input, work, state) {
         case 'engine:ready':
           clearTimeout(silence);
           tell({ type: 'offscreen:stage', id: job.id, stage: 'separating', done: 0, total: 0, backend: m.backend });
+          break;
+        case 'engine:transcribing':
+          tell({ type: 'offscreen:stage', id: job.id, stage: 'transcribing', detail: m.stem });
           break;
         case 'engine:progress':
           tell({ type: 'offscreen:progress', id: job.id, done: m.done, total: m.total, seconds: m.seconds, backend: m.backend });

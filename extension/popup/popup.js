@@ -64,7 +64,11 @@ function renderSettings() {
     const spec = schema[name];
     if (!spec) throw new Error(`the popup offers a setting the schema lacks: ${name}`);
     el.title = spec.hint;
-    if (el.tagName === 'FIELDSET') {
+    if (spec.switch) {
+      // An off/on setting: a checkbox, checked for 'on'.
+      const box = Object.assign(document.createElement('input'), { type: 'checkbox', id: name, checked: spec.default === 'on' });
+      el.replaceChildren(box, ` ${spec.label}`);
+    } else if (el.tagName === 'FIELDSET') {
       const legend = document.createElement('legend');
       legend.textContent = spec.label;
       el.replaceChildren(
@@ -101,8 +105,9 @@ function chosenSettings() {
   const settings = {};
   for (const name of Object.keys(schema)) {
     const radio = document.querySelector(`input[name="${name}"]:checked`);
-    const select = document.getElementById(name);
-    settings[name] = radio ? radio.value : select?.value;
+    const control = document.getElementById(name);
+    if (schema[name].switch) settings[name] = control?.checked ? 'on' : 'off';
+    else settings[name] = radio ? radio.value : control?.value;
   }
   return settings;
 }
@@ -188,6 +193,7 @@ function statusText(job) {
       if (job.stage === 'separating') {
         return job.total ? `Separating segment ${Math.min(job.done + 1, job.total)} of ${job.total}` : 'Separating';
       }
+      if (job.stage === 'transcribing') return `Writing the notes of the ${job.detail} (MIDI)`;
       return 'Starting';
     case 'cancelling':
       return 'Cancelling…';
