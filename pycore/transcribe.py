@@ -18,8 +18,10 @@ Where we differ, on purpose: a frame's time follows its own window's position (t
 applies one average correction, about 0.1 s off after an hour); the frames run to the end of
 the audio (the reference drops the last 0.7 %); and the notes are decoded from 80 s of frames
 at a time (60 s kept, 10 s of context each side), so memory stays bounded for any length. A
-song of up to 70 s is decoded at once, exactly as the reference does; in a longer one only a
-note held for over 10 s across a 60 s boundary can come out differently.
+song of up to 70 s is decoded at once, exactly as the reference does. In a longer one each
+stretch scales its inferred onsets (step 4) by its own maxima, so an onset near the threshold
+may move by a frame or two (bench/midi.py: 4 of 215 notes, same F), and a note held for over
+10 s across a 60 s boundary can end differently.
 Ours too: a pitch range and a monophonic mode (one note at a time, the louder wins, legato kept), per stem.
 """
 
@@ -251,9 +253,13 @@ class NoteTracker:
         self._contour = np.zeros((0, PITCHES * CONTOUR_BINS_PER_SEMITONE), np.float32)
         self._base = 0  # global frame of the buffers' first row
         self._done = 0  # notes starting before this frame are out
+        self.limit: int | None = None  # the audio's length in frames, once known: nothing past it is kept
         self.notes: list[Note] = []
 
     def push(self, note: np.ndarray, onset: np.ndarray, contour: np.ndarray) -> None:
+        if self.limit is not None:
+            room = max(self.limit - self._base - len(self._note), 0)
+            note, onset, contour = note[:room], onset[:room], contour[:room]
         self._note = np.concatenate([self._note, note])
         self._onset = np.concatenate([self._onset, onset])
         if self.options.bends:
@@ -261,7 +267,7 @@ class NoteTracker:
         while self._base + len(self._note) >= self._done + self.core + self.context:
             self._emit(self._done + self.core)
             self._done += self.core
-            drop = self._done - self.context - self._base
+            drop = max(self._done - self.context - self._base, 0)
             self._note, self._onset = self._note[drop:], self._onset[drop:]
             if self.options.bends:
                 self._contour = self._contour[drop:]
@@ -310,6 +316,7 @@ class Transcriber:
 
     async def finish(self) -> list[Note]:
         frames = frames_for(self._samples)
+        self.tracker.limit = frames  # the zeros that fill the last windows are not decoded
         while self._pushed() < frames:
             window = np.zeros(WINDOW, np.float32)
             window[: len(self._buf)] = self._buf[:WINDOW]
