@@ -133,7 +133,9 @@ def main() -> int:
     print(f"{'preset':10s} {'native s/min':>13s} {'browser s/min':>14s} {'ratio':>6s}  browser backend, model s/segment")
     for preset, nat, web, job in rows:
         model = np.mean(job.get("model_segments") or [np.nan])
-        print(f"{preset:10s} {nat:13.1f} {web:14.1f} {web / nat:6.2f}  {job.get('backend')}, {model:.2f}")
+        ran = job.get("device") or job.get("backend")  # "GPU: <adapter>" or "CPU: N threads"
+        why = f" (GPU: {job['gpu_refused']})" if job.get("gpu_refused") else ""
+        print(f"{preset:10s} {nat:13.1f} {web:14.1f} {web / nat:6.2f}  {ran}{why}, {model:.2f}")
     if "crossOriginIsolated" in first:
         print(f"extension pages cross-origin isolated: {first['crossOriginIsolated']} (WASM threads need it)")
     parts = first.get("engine_parts") or {}

@@ -12,7 +12,7 @@ from . import formats
 from .names import song_folder, song_name
 from .native_decode import DecodeError, open_audio
 from .separate import STEM_LAYOUTS, Options, run_sync, separate
-from .settings import SETTINGS, SWITCHES
+from .settings import EXTENSION_ONLY, SETTINGS, SWITCHES
 from .transcribe import STEM_DEFAULTS, NoteOptions, parse_note
 from .stem_files import StemFiles
 from .stem_notes import PROGRAMS, NotesTap, midi_stems
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     }
     helps["midi"] = "also write <stem>.mid beside each pitched stem (bass, vocals, other; see --midi-stems)"
     for name, spec in SETTINGS.items():
+        if name in EXTENSION_ONLY:
+            continue
         if name in SWITCHES:
             s.add_argument(f"--{name}", action="store_const", const="on", default=spec["default"], help=helps[name])
             continue

@@ -48,12 +48,20 @@ SETTINGS: dict[str, dict] = {
         "default": "off",
         "hint": "also write <stem>.mid with the notes of the bass, vocals and other stems (of the vocals with two stems)",
     },
+    "gpu": {
+        "label": "Use the GPU",
+        "choices": {"auto": "Automatic", "never": "Never"},
+        "default": "auto",
+        "hint": "automatic: a GPU whose results match the CPU's on the first segment runs the model, the CPU otherwise; "
+                "never: always the CPU (the extension only: the command line runs on the CPU)",
+    },
 }
 SWITCHES = {"midi"}  # off/on settings: a checkbox in the popup, a flag on the command line
+EXTENSION_ONLY = {"gpu"}  # what the command line has no use for
 
 # Each menu offers exactly what the core implements.
 for _name, _table in (("stems", STEM_LAYOUTS), ("preset", PRESETS), ("format", FORMATS), ("clip", CLIP_MODES),
-                      ("midi", ("off", "on"))):
+                      ("midi", ("off", "on")), ("gpu", ("auto", "never"))):
     assert list(SETTINGS[_name]["choices"]) == list(_table), _name
     assert SETTINGS[_name]["default"] in _table, _name
 
@@ -101,6 +109,7 @@ def schema() -> dict:
             "hint": spec["hint"],
             "choices": [_choice(name, v, label) for v, label in spec["choices"].items()],
             **({"switch": True} if name in SWITCHES else {}),
+            **({"extension": True} if name in EXTENSION_ONLY else {}),
         }
         for name, spec in SETTINGS.items()
     }

@@ -93,7 +93,7 @@ export function stage(jobs, msg, stats, now) {
   job.stage = msg.stage;
   job.detail = msg.detail || '';
   if (msg.stage === 'separating') {
-    Object.assign(job, { separatingSince: now, done: msg.done || 0, total: msg.total || 0, backend: msg.backend });
+    Object.assign(job, { separatingSince: now, done: msg.done || 0, total: msg.total || 0, backend: msg.backend, device: msg.device });
     Object.assign(job, { eta: eta(job, stats, now), etaAt: now });
   }
 }
@@ -102,6 +102,7 @@ export function progress(jobs, msg, stats, now) {
   const job = byId(jobs, msg.id);
   if (!working(job)) return;
   Object.assign(job, { done: msg.done, total: msg.total });
+  if (msg.device) Object.assign(job, { backend: msg.backend, device: msg.device }); // a GPU that failed is now the CPU
   Object.assign(job, { eta: eta(job, stats, now), etaAt: now });
   // The pace of segments, smoothed, for the next job's first estimate.
   if (msg.seconds) stats.secondsPerSegment = stats.secondsPerSegment ? 0.7 * stats.secondsPerSegment + 0.3 * msg.seconds : msg.seconds;
@@ -123,6 +124,7 @@ export function finish(jobs, msg, now) {
     warnings: msg.result?.warnings || [],
     frames: msg.result?.frames,
     timings: msg.timings,
+    ...(msg.timings?.device ? { backend: msg.timings.backend, device: msg.timings.device, gpuRefused: msg.timings.gpu_refused, gpuFailed: Boolean(msg.timings.gpu_failed) } : {}),
   });
   return 'save';
 }

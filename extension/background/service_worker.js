@@ -93,12 +93,28 @@ function pump(list) {
   (async () => {
     try {
       await ensureEngine();
-      await tellEngine({ type: 'sw:run', job: { id, key, name, settings } });
+      await tellEngine({ type: 'sw:run', job: { id, key, name, settings, gpu: await gpuChoice(settings) } });
     } catch (e) {
       console.error(e);
       await fail(id, `The engine could not start: ${e?.message ?? e}`);
     }
   })();
+}
+
+// What the engine may do with the GPU for a job: its setting, unless the GPU failed earlier in
+// this browser session (chrome.storage.session, cleared when the browser closes); and the
+// diagnostic switch `diagnostics.gpu` in chrome.storage.local (docs/architecture.md, never set by the popup).
+async function gpuChoice(settings) {
+  const [gpuRefused, diagnostics] = await Promise.all([sessionStorage.get('gpuRefused', null), storage.get('diagnostics', null)]);
+  const extra = diagnostics?.gpu ? { diagnostics: diagnostics.gpu } : {};
+  if (settings.gpu === 'never') return { gpu: false, why: 'not tried (Use the GPU: Never)', ...extra };
+  if (gpuRefused) return { gpu: false, why: `not tried again: earlier in this browser session ${gpuRefused}`, ...extra };
+  return { gpu: true, ...extra };
+}
+
+// A job whose GPU failed (not one that was told not to try) keeps later jobs off it.
+async function rememberGpu(timings) {
+  if (timings?.gpu_failed) await sessionStorage.set('gpuRefused', timings.gpu_refused);
 }
 
 async function fail(id, error) {
@@ -220,6 +236,7 @@ async function onEngineMessage(msg) {
     case 'offscreen:alive':
       return undefined; // its arrival was the point: the background stays loaded
     case 'offscreen:finished': {
+      await rememberGpu(msg.timings);
       const next = await update((list) => {
         const outcome = jobs.finish(list, msg, Date.now());
         pump(list);

@@ -109,29 +109,41 @@ async function addNumpyBytecode(pyodide) {
 // The model runs in workers of its own, so Python never waits for it nor it for Python.
 const spawnModelWorker = () => new ModelWorker(new Worker(new URL('model_worker.js', import.meta.url), { type: 'module' }));
 
-async function loadModel(report) {
+// gpu: {gpu, why, diagnostics}, what the job's settings allow (offscreen:separate's `gpu`).
+async function loadModel(report, gpu) {
   const t = performance.now();
   report('the model');
-  const model = new SessionPool({ spawn: spawnModelWorker, cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated });
+  const model = new SessionPool({ spawn: spawnModelWorker, cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated, gpu });
   await model.load();
-  return { model, seconds: seconds(t) };
+  model.loadOthers();
+  return { model, seconds: seconds(t), key: JSON.stringify(gpu) };
 }
 
-function engine(id) {
+function engine(id, gpu) {
+  const report = (what) => post({ type: 'engine:loading', id, what });
   if (!enginePromise) {
-    const report = (what) => post({ type: 'engine:loading', id, what });
     const t0 = performance.now();
     enginePromise = (async () => {
       // Python and the model load side by side (each mostly compiling and initialising WebAssembly).
-      const [py, m] = await Promise.all([loadPython(report), loadModel(report)]);
-      m.model.loadOthers();
+      const [py, m] = await Promise.all([loadPython(report), loadModel(report, gpu)]);
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
-      return { ...py, model: m.model, timings };
+      return { ...py, model: m.model, modelKey: m.key, timings };
     })();
     enginePromise.catch(() => {
       enginePromise = null; // a later job may try again
     });
+    return enginePromise;
   }
+  // A warm engine whose model was loaded under another GPU choice loads it again.
+  enginePromise = enginePromise.then(async (eng) => {
+    if (eng.modelKey === JSON.stringify(gpu)) return eng;
+    eng.model.terminate();
+    const m = await loadModel(report, gpu);
+    return { ...eng, model: m.model, modelKey: m.key };
+  });
+  enginePromise.catch(() => {
+    enginePromise = null;
+  });
   return enginePromise;
 }
 
@@ -175,8 +187,8 @@ async function separateFile(msg) {
   const cancelled = () => Object.assign(new Error('cancelled'), { cancelled: true });
   const timings = {};
   const warm = enginePromise !== null;
-  const eng = await engine(id);
-  post({ type: 'engine:ready', id, backend: eng.model.backend, timings: warm ? { warm: true } : eng.timings });
+  const eng = await engine(id, msg.gpu ?? { gpu: true });
+  post({ type: 'engine:ready', id, backend: eng.model.backend, device: eng.model.device, timings: warm ? { warm: true } : eng.timings });
   timings.engine = warm ? 0 : eng.timings.total;
   if (!warm) timings.engine_parts = eng.timings; // Pyodide, numpy, pycore, model (side by side), total
   if (isCancelled()) throw cancelled();
@@ -270,7 +282,8 @@ async function separateFile(msg) {
         const model = modelSeconds;
         modelSeconds = 0;
         if (s) modelSegments.push(Math.round(model * 100) / 100);
-        post({ type: 'engine:progress', id, done: Number(done), total: Number(total), seconds: s, model, backend: eng.model.backend });
+        const { backend, device } = eng.model;
+        post({ type: 'engine:progress', id, done: Number(done), total: Number(total), seconds: s, model, backend, device });
       },
       isCancelled,
     };
@@ -297,6 +310,13 @@ async function separateFile(msg) {
     timings.segments = segmentSeconds.map((x) => Math.round(x * 100) / 100);
     timings.model_segments = modelSegments;
     timings.backend = eng.model.backend;
+    timings.device = eng.model.device;
+    if (eng.model.refused) timings.gpu_refused = eng.model.refused; // why the GPU did not run it
+    if (eng.model.failed) timings.gpu_failed = true; // tried and failed: later jobs keep off it
+    if (eng.model.agreement !== null) {
+      timings.gpu_agreement_db = eng.model.agreement; // the first segment, the GPU against the CPU, worst source
+      timings.gpu_agreement_by_source = eng.model.agreementBySource;
+    }
     timings.sessions = eng.model.sessions;
     return { result, timings };
   } finally {

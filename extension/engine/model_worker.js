@@ -36,19 +36,27 @@ async function fetchJson(url) {
 // otherwise the GPU is not used: a wrong driver must not give wrong stems.
 const GPU_AGREEMENT_DB = 40;
 
-let state = null; // {ort, model, backend, threads, verify}
+// {ort, model, backend, threads, verify, device, refused, agreement, gpu}: device says what runs the
+// model ("GPU: vendor architecture", "CPU: 2 threads"), refused why the GPU is not used (or null).
+let state = null;
 
-async function webgpuAdapter() {
-  if (!('gpu' in navigator) || !navigator.gpu) return null;
+// The adapter to use, or why there is none. `software`: the diagnostic switch that also
+// accepts a software adapter (SwiftShader), for tests and bug reports (docs/architecture.md).
+async function webgpuAdapter(software) {
+  if (!('gpu' in navigator) || !navigator.gpu) return { why: 'this browser offers no WebGPU' };
   try {
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-    // A software adapter (SwiftShader) would be far slower than WASM on the CPU.
-    if (!adapter || adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) return null;
-    return adapter;
-  } catch {
-    return null;
+    if (!adapter) return { why: 'no GPU adapter' };
+    // A software adapter would be far slower than WASM on the CPU.
+    if ((adapter.info?.isFallbackAdapter || adapter.isFallbackAdapter) && !software) return { why: 'only a software GPU adapter' };
+    return { adapter };
+  } catch (e) {
+    return { why: `no GPU adapter (${e?.message ?? e})` };
   }
 }
+
+const gpuName = (adapter) => `GPU: ${[adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'unknown adapter'}`;
+const cpuName = (threads) => `CPU: ${threads} thread${threads === 1 ? '' : 's'}`;
 
 async function importOrt(bundle, threads) {
   const ort = await import(new URL(`vendor/ort/${bundle}`, BASE).href);
@@ -96,6 +104,7 @@ class StagedModel {
     this.stages = listing.stages;
     this.sessions = [];
     this.names = contract.roles; // {wave, spec, freq, time}: the graph's tensor names
+    this.sources = contract.sources; // the order of the sources in both outputs
     this.dims = { ...contract.inputs, ...contract.outputs };
     const { freq, time } = this.names;
     // After stage k, what is still needed: the model's outputs and what a later stage reads.
@@ -138,21 +147,43 @@ class StagedModel {
   }
 }
 
-async function load({ threads, gpu, profile }) {
+// gpu: whether to try the GPU; diagnostics (never set by the popup): {software, agreementDb,
+// fail: 'load' | 'lost' | 'nan'} to force or break the GPU path in tests.
+async function load({ threads, gpu, profile, why, diagnostics = {} }) {
   const t = performance.now();
-  if (gpu && (await webgpuAdapter())) {
-    try {
-      const ort = await importOrt('ort.webgpu.min.mjs', threads);
-      const model = await StagedModel.create(ort, ['webgpu']);
-      state = { ort, model, backend: 'webgpu', threads, verify: true };
-      return { backend: 'webgpu', seconds: (performance.now() - t) / 1000 };
-    } catch (e) {
-      console.warn('WebGPU session failed, using WASM:', e);
+  let refused = gpu ? null : why || 'not tried';
+  let failed = false;
+  if (gpu) {
+    const { adapter, why: none } = await webgpuAdapter(Boolean(diagnostics.software));
+    refused = none ?? null;
+    if (adapter) {
+      try {
+        const ort = await importOrt('ort.webgpu.min.mjs', threads);
+        ort.env.webgpu.adapter = adapter;
+        if (diagnostics.fail === 'load') throw new Error('made to fail by the diagnostic switch');
+        const model = await StagedModel.create(ort, ['webgpu']);
+        const device = await ort.env.webgpu.device;
+        state = { ort, model, backend: 'webgpu', threads, verify: true, device: gpuName(adapter), refused: null, diagnostics, gpu: device };
+        device?.lost?.then((info) => {
+          const detail = String(info?.message || info?.reason || '').replace(/\.$/, '');
+          if (state?.gpu === device) state.lost = `the GPU device was lost${detail ? ` (${detail})` : ''}`;
+        });
+        return describeState(t);
+      } catch (e) {
+        console.warn('WebGPU session failed, using WASM:', e);
+        refused = `the GPU could not load the model (${e?.message ?? e})`;
+        failed = true;
+      }
     }
   }
   const ort = await importOrt('ort.wasm.min.mjs', threads);
-  state = { ort, model: await StagedModel.create(ort, ['wasm'], profile), backend: 'wasm', threads, verify: false };
-  return { backend: 'wasm', seconds: (performance.now() - t) / 1000 };
+  state = { ort, model: await StagedModel.create(ort, ['wasm'], profile), backend: 'wasm', threads, verify: false, device: cpuName(ort.env.wasm.numThreads), refused, failed, diagnostics };
+  return describeState(t);
+}
+
+function describeState(t0) {
+  const { backend, device, refused, agreement, agreementBySource, failed } = state;
+  return { backend, device, refused, agreement, agreementBySource, failed: Boolean(failed), ...(t0 === undefined ? {} : { seconds: (performance.now() - t0) / 1000 }) };
 }
 
 // Anything that cannot be transferred as it is is copied once.
@@ -171,33 +202,87 @@ function agreementDb(reference, estimate) {
   return 10 * Math.log10(signal / Math.max(error, 1e-30));
 }
 
+// What makes a GPU result unusable, or null: not finite, or silent where the CPU's is not.
+function unusable([freq, time]) {
+  let energy = 0;
+  for (const a of [freq, time]) {
+    for (let i = 0; i < a.length; i += 97) {
+      if (!Number.isFinite(a[i])) return 'its results were not numbers (NaN)';
+      energy += a[i] * a[i];
+    }
+  }
+  return energy === 0 ? 'its results were silent' : null;
+}
+
+// The rest of the job goes to the CPU, the segments done so far kept; `why` is told to the user.
+async function toCpu(why) {
+  console.warn(`WebGPU: ${why}; using WASM`);
+  const gpuModel = state.model;
+  const ort = await importOrt('ort.wasm.min.mjs', state.threads);
+  const model = await StagedModel.create(ort, ['wasm']);
+  gpuModel.release().catch(() => {});
+  Object.assign(state, { ort, model, backend: 'wasm', verify: false, device: cpuName(ort.env.wasm.numThreads), refused: `${why}; the rest ran on the CPU`, failed: true, gpu: null });
+}
+
+const contractSources = () => state.model.sources;
+
 // The first GPU segment is run on the CPU too; a GPU that disagrees (or fails) is dropped.
 async function verifiedGpuRun(wave, spec) {
-  const { ort, model } = state;
+  const { ort, model, diagnostics } = state;
   let gpu = null;
+  let failure = null;
   try {
+    if (diagnostics.fail === 'lost') state.gpu?.destroy();
     gpu = await model.run(wave.slice(), spec.slice());
+    failure = state.lost ?? unusable(gpu);
   } catch (e) {
-    console.warn('WebGPU failed on its first segment, using WASM:', e);
+    failure = state.lost ?? `it failed on the first segment (${e?.message ?? e})`;
   }
   const cpuModel = await StagedModel.create(ort, ['wasm']);
   const cpu = await cpuModel.run(wave, spec);
-  const agreement = gpu ? Math.min(agreementDb(cpu[0], gpu[0]), agreementDb(cpu[1], gpu[1])) : -Infinity;
-  if (agreement >= GPU_AGREEMENT_DB) {
-    await cpuModel.release();
-    state.verify = false;
-    return gpu;
+  const bar = diagnostics.agreementDb ?? GPU_AGREEMENT_DB;
+  if (!failure) {
+    // Per source: each source's frequency and time branch (its quarter of each output) together.
+    const sources = contractSources();
+    const perSource = sources.map((_, k) => {
+      const part = (a) => a.subarray((k * a.length) / sources.length, ((k + 1) * a.length) / sources.length);
+      return Math.min(agreementDb(part(cpu[0]), part(gpu[0])), agreementDb(part(cpu[1]), part(gpu[1])));
+    });
+    const agreement = Math.min(...perSource);
+    state.agreement = Math.round(agreement * 10) / 10;
+    state.agreementBySource = Object.fromEntries(sources.map((name, k) => [name, Math.round(perSource[k] * 10) / 10]));
+    if (agreement >= bar) {
+      await cpuModel.release();
+      state.verify = false;
+      return gpu;
+    }
+    failure = `the GPU's results disagreed with the CPU's (${agreement.toFixed(1)} dB, ${bar} dB needed)`;
   }
-  console.warn(`WebGPU outputs disagree with WASM (${agreement.toFixed(1)} dB): using WASM`);
+  console.warn(`WebGPU: ${failure}; using WASM`);
   await model.release();
-  Object.assign(state, { model: cpuModel, backend: 'wasm', verify: false });
+  Object.assign(state, { model: cpuModel, backend: 'wasm', verify: false, device: cpuName(ort.env.wasm.numThreads), refused: failure, failed: true, gpu: null });
   return cpu;
 }
 
 async function run({ wave, spec }) {
   if (!state) throw new Error('the model is not loaded');
   if (state.verify) return verifiedGpuRun(wave, spec);
-  return state.model.run(wave, spec);
+  if (state.backend !== 'webgpu') return state.model.run(wave, spec);
+  // Later GPU segments: a failure, a lost device or NaN hands this and every later segment to the CPU.
+  const copies = [wave.slice(), spec.slice()];
+  let failure = state.lost ?? null;
+  if (!failure) {
+    try {
+      const out = await state.model.run(wave, spec);
+      if (state.diagnostics.fail === 'nan') out[0][0] = NaN;
+      failure = state.lost ?? unusable(out);
+      if (!failure) return out;
+    } catch (e) {
+      failure = state.lost ?? `it failed mid-job (${e?.message ?? e})`;
+    }
+  }
+  await toCpu(failure);
+  return state.model.run(...copies);
 }
 
 let notes = null; // {session, names, dims}, made on the first engine:run-notes
@@ -234,7 +319,7 @@ self.onmessage = async ({ data: msg }) => {
         const t = performance.now();
         const [freq, time] = await run(msg);
         const seconds = (performance.now() - t) / 1000;
-        self.postMessage({ type: 'model:result', seq: msg.seq, freq, time, seconds, backend: state.backend }, [freq.buffer, time.buffer]);
+        self.postMessage({ type: 'model:result', seq: msg.seq, freq, time, seconds, ...describeState() }, [freq.buffer, time.buffer]);
         break;
       }
       case 'engine:run-notes': {

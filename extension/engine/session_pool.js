@@ -62,21 +62,26 @@ export class ModelWorker {
 export class SessionPool {
   // spawn(): a new ModelWorker. cores: navigator.hardwareConcurrency. isolated: whether
   // this page may use threads (crossOriginIsolated).
-  constructor({ spawn, cores, isolated }) {
+  // gpu: {gpu: whether to try it, why: the reason when not, diagnostics} (engine_worker.js).
+  constructor({ spawn, cores, isolated, gpu = { gpu: true } }) {
     this.spawn = spawn;
+    this.gpu = gpu;
     this.cores = Math.max(1, cores || 1);
     this.threads = isolated ? this.cores : 1;
     this.first = null; // the session loaded first: the one that never gives up a segment
     this.idle = []; // loaded sessions with nothing to do
     this.queue = []; // segments waiting for a session
     this.backend = 'loading';
+    this.device = ''; // what runs the model: "GPU: <vendor architecture>" or "CPU: N threads"
+    this.refused = null; // why the GPU is not used, when it was asked for or refused
+    this.agreement = null; // the GPU's first segment against the CPU's, in dB
     this.sessions = 1; // how many segments the model can work on at once (pycore's in_flight)
   }
 
   async load() {
     this.first = this.spawn();
-    const loaded = await this.first.request({ type: 'engine:load-model', threads: this.threads, gpu: true });
-    this.backend = loaded.backend;
+    const loaded = await this.first.request({ type: 'engine:load-model', threads: this.threads, ...this.gpu });
+    this.note(loaded);
     this.sessions = loaded.backend === 'wasm' && this.threads === 1 ? Math.min(MAX_SESSIONS, this.cores) : 1;
     this.join(this.first);
     return loaded;
@@ -100,6 +105,16 @@ export class SessionPool {
       );
     }
     return Promise.all(others);
+  }
+
+  // What the first session reports of itself (on loading, and with each result: a GPU that
+  // failed its check or later has become WASM).
+  note({ backend, device, refused, agreement, agreementBySource, failed }) {
+    Object.assign(this, { backend, device, refused: refused ?? null, agreement: agreement ?? null, agreementBySource, failed: Boolean(failed) });
+  }
+
+  terminate() {
+    for (const s of new Set([this.first, ...this.idle].filter(Boolean))) s.terminate();
   }
 
   join(session) {
@@ -129,7 +144,7 @@ export class SessionPool {
       const extra = session !== this.first; // gets a copy, so that its segment can be redone
       session.request({ type: 'engine:run-model', wave, spec }, extra ? [] : [wave.buffer, spec.buffer]).then(
         (m) => {
-          this.backend = m.backend; // a GPU that failed its check has become WASM
+          if (!extra) this.note(m);
           resolve({ out: [m.freq, m.time], seconds: m.seconds });
           this.join(session);
         },

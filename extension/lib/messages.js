@@ -35,15 +35,16 @@
 /** @typedef {{type: 'sw:capture-level', level: number, seconds: number}} SwCaptureLevel  the recording's peak level */
 
 // ---------------------------------------------------------------- service worker → offscreen page (runtime message)
-/** @typedef {{type: 'sw:run', job: {id: string, key: string, name: string, settings: JobSettings}}} SwRun */
+/** @typedef {{gpu: boolean, why?: string, diagnostics?: {software?: boolean, agreementDb?: number, fail?: 'load'|'lost'|'nan'}}} GpuChoice  what the engine may do with the GPU (service_worker.js gpuChoice) */
+/** @typedef {{type: 'sw:run', job: {id: string, key: string, name: string, settings: JobSettings, gpu: GpuChoice}}} SwRun */
 /** @typedef {{type: 'sw:cancel', id: string}} SwCancel */
 /** @typedef {{type: 'sw:release', id: string}} SwRelease  the stems are saved (or dropped): free their files */
 /** @typedef {{type: 'sw:capture-start', streamId: string, maxSeconds: number}} SwCaptureStart */
 /** @typedef {{type: 'sw:capture-stop', reason: string}} SwCaptureStop */
 
 // ---------------------------------------------------------------- offscreen page → service worker (runtime message)
-/** @typedef {{type: 'offscreen:stage', id: string, stage: 'decoding'|'engine'|'separating', detail?: string, done?: number, total?: number, backend?: string}} OffscreenStage */
-/** @typedef {{type: 'offscreen:progress', id: string, done: number, total: number, seconds: number, backend: string}} OffscreenProgress */
+/** @typedef {{type: 'offscreen:stage', id: string, stage: 'decoding'|'engine'|'separating'|'transcribing', detail?: string, done?: number, total?: number, backend?: string, device?: string}} OffscreenStage */
+/** @typedef {{type: 'offscreen:progress', id: string, done: number, total: number, seconds: number, backend: string, device: string}} OffscreenProgress */
 /** @typedef {{type: 'offscreen:alive', id: string}} OffscreenAlive  every few seconds while a job runs: keeps Firefox's event page (and Chromium's service worker) from being unloaded */
 /** @typedef {{type: 'offscreen:finished', id: string, files: {stem: string, url: string, bytes: number}[], result: object, timings: object}} OffscreenFinished  url: a blob: URL of the stem's OPFS file */
 /** @typedef {{type: 'offscreen:failed', id: string, error: string, cancelled: boolean}} OffscreenFailed */
@@ -52,25 +53,26 @@
 /** @typedef {{type: 'offscreen:capture-saved', key?: string, seconds?: number, captured?: number, peak?: number, reason?: string, error?: string}} OffscreenCaptureSaved  the recording ended, whatever ended it */
 
 // ---------------------------------------------------------------- offscreen page → engine worker
-/** @typedef {{type: 'offscreen:separate', id: string, input: string, outDir: string, settings: JobSettings, song: string, cancel: Int32Array}} OffscreenSeparate  input, outDir: OPFS paths; song: for the stems' tags; cancel: set to 1 to cancel (shared memory where the page is cross-origin isolated) */
+/** @typedef {{type: 'offscreen:separate', id: string, input: string, outDir: string, settings: JobSettings, gpu: GpuChoice, song: string, cancel: Int32Array}} OffscreenSeparate  input, outDir: OPFS paths; song: for the stems' tags; cancel: set to 1 to cancel (shared memory where the page is cross-origin isolated) */
 
 // ---------------------------------------------------------------- engine worker → offscreen page
 /** @typedef {{type: 'engine:loading', id: string, what: string}} EngineLoading  a cold-start step */
-/** @typedef {{type: 'engine:ready', id: string, backend: string, timings: object}} EngineReady */
-/** @typedef {{type: 'engine:progress', id: string, done: number, total: number, seconds: number, model: number, backend: string}} EngineProgress  one model segment finished */
+/** @typedef {{type: 'engine:ready', id: string, backend: string, device: string, timings: object}} EngineReady  device: "GPU: <vendor architecture>" or "CPU: N threads" */
+/** @typedef {{type: 'engine:progress', id: string, done: number, total: number, seconds: number, model: number, backend: string, device: string}} EngineProgress  one model segment finished */
 /** @typedef {{type: 'engine:transcribing', id: string, stem: string}} EngineTranscribing  the stems are written; now this one's notes (MIDI) */
 /** @typedef {{type: 'engine:done', id: string, result: {stems: string[], frames: number, warnings: string[], files: object[]}, timings: object}} EngineDone */
 /** @typedef {{type: 'engine:failed', id: string, error: string, cancelled: boolean, input: boolean}} EngineFailed  input: the file, not the engine, is at fault */
 
 // ---------------------------------------------------------------- engine worker → model worker (each answered by seq)
-/** @typedef {{type: 'engine:load-model', seq: number, threads: number, gpu: boolean, profile?: boolean}} EngineLoadModel */
+/** @typedef {{type: 'engine:load-model', seq: number, threads: number, gpu: boolean, why?: string, diagnostics?: object, profile?: boolean}} EngineLoadModel  GpuChoice's fields */
 /** @typedef {{type: 'engine:run-model', seq: number, wave: Float32Array, spec: Float32Array}} EngineRunModel  transferred */
 /** @typedef {{type: 'engine:run-notes', seq: number, audio: Float32Array}} EngineRunNotes  one window of the note model (Basic Pitch), transferred */
 /** @typedef {{type: 'engine:end-profiling', seq: number}} EngineEndProfiling  sent by bench/profile.py, which stands in for the engine */
 
 // ---------------------------------------------------------------- model worker → engine worker
-/** @typedef {{type: 'model:loaded', seq: number, backend: string, seconds: number}} ModelLoaded */
-/** @typedef {{type: 'model:result', seq: number, freq: Float32Array, time: Float32Array, seconds: number, backend: string}} ModelResult  transferred */
+/** @typedef {{backend: string, device: string, refused: string|null, agreement: number|null, failed: boolean}} ModelState  refused: why not the GPU; failed: it was tried and failed */
+/** @typedef {{type: 'model:loaded', seq: number, seconds: number} & ModelState} ModelLoaded */
+/** @typedef {{type: 'model:result', seq: number, freq: Float32Array, time: Float32Array, seconds: number} & ModelState} ModelResult  transferred */
 /** @typedef {{type: 'model:notes', seq: number, note: Float32Array, onset: Float32Array, contour: Float32Array, seconds: number}} ModelNotes  transferred */
 /** @typedef {{type: 'model:profiled', seq: number}} ModelProfiled */
 /** @typedef {{type: 'model:error', seq: number|null, message: string}} ModelError */

@@ -51,10 +51,11 @@ export function normalize(schema, given = {}) {
 }
 
 // "four stems, wav16, balanced, rescale" in the schema's own words, for a job's tooltip;
-// an off/on switch is named when on.
+// an off/on switch is named when on, an engine setting (the GPU) when not at its default.
 export function describe(schema, settings) {
+  const label = (name, spec) => spec.choices.find((c) => c.value === settings?.[name])?.label ?? settings?.[name] ?? '?';
   return Object.entries(schema)
-    .filter(([name, spec]) => !spec.switch || settings?.[name] === 'on')
-    .map(([name, spec]) => (spec.switch ? spec.label : spec.choices.find((c) => c.value === settings?.[name])?.label ?? settings?.[name] ?? '?'))
+    .filter(([name, spec]) => (spec.switch ? settings?.[name] === 'on' : !spec.extension || settings?.[name] !== spec.default))
+    .map(([name, spec]) => (spec.switch ? spec.label : spec.extension ? `${spec.label}: ${label(name, spec)}` : label(name, spec)))
     .join(', ');
 }

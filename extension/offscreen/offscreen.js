@@ -194,13 +194,13 @@ function separateFile(job, input, work, state) {
           break;
         case 'engine:ready':
           clearTimeout(silence);
-          tell({ type: 'offscreen:stage', id: job.id, stage: 'separating', done: 0, total: 0, backend: m.backend });
+          tell({ type: 'offscreen:stage', id: job.id, stage: 'separating', done: 0, total: 0, backend: m.backend, device: m.device });
           break;
         case 'engine:transcribing':
           tell({ type: 'offscreen:stage', id: job.id, stage: 'transcribing', detail: m.stem });
           break;
         case 'engine:progress':
-          tell({ type: 'offscreen:progress', id: job.id, done: m.done, total: m.total, seconds: m.seconds, backend: m.backend });
+          tell({ type: 'offscreen:progress', id: job.id, done: m.done, total: m.total, seconds: m.seconds, backend: m.backend, device: m.device });
           break;
         case 'engine:done':
           done(resolve, { result: m.result, timings: { ...m.timings, wall: (performance.now() - started) / 1000 } });
@@ -215,7 +215,7 @@ function separateFile(job, input, work, state) {
     w.addEventListener('message', onMessage);
     watch();
     const song = songName(job.name); // for the stems' tags
-    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, song, cancel: state.cancel });
+    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, gpu: job.gpu, song, cancel: state.cancel });
   });
 }
 

@@ -249,6 +249,15 @@ function jobView(job) {
     else bar.removeAttribute('value'); // indeterminate
     li.append(bar);
   }
+  if (job.device && ['running', 'saving', 'done'].includes(job.status)) {
+    // What ran the model, and why not the GPU when it was tried and refused.
+    const d = document.createElement('div');
+    d.className = 'device';
+    const why = job.gpuRefused;
+    d.textContent = job.gpuFailed ? `${job.device}: ${why}${/the CPU$/.test(why) ? '' : '; used the CPU'}` : job.device;
+    if (job.gpuRefused) d.title = `GPU: ${job.gpuRefused}`;
+    li.append(d);
+  }
   if (job.warnings?.length && job.status === 'done') {
     const w = document.createElement('div');
     w.className = 'warnings';
