@@ -3,7 +3,8 @@
 the real model. The diagnostic switch (chrome.storage.local `diagnostics.gpu`, docs/architecture.md)
 lets the engine take the software adapter and breaks the GPU on purpose; every job must still end
 with the right stems, from the CPU, and say why. SwiftShader runs a segment about 90 times slower
-than WASM here (docs/benchmarks.md, "WebGPU"), so these tests stop the GPU before it computes."""
+than WASM here (docs/benchmarks.md, "WebGPU": 13 minutes a segment), so one job of one segment runs
+on it whole, and the fallback tests stop the GPU before it computes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from support.chromium import REPO, ExtensionBrowser, start_job, wait_for_files, 
 from pycore.metrics import sdr
 
 JOB_TIMEOUT = 600
+GPU_JOB_TIMEOUT = 30 * 60  # one segment on SwiftShader (13 min here), then the same on WASM to check it
 STEMS = ("drums", "bass", "other", "vocals")
 SWIFTSHADER = ("--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--enable-features=Vulkan")
 
@@ -30,9 +32,10 @@ def gpu_browser(playwright_instance, bundle, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip_and_cli(lithium, tmp_path_factory):
-    """A one-segment clip, its true stems, and the command line's SDR for each."""
+    """A clip of one model segment (5 s: shorter than the segments' stride), its true stems, and the
+    command line's SDR for each."""
     folder = tmp_path_factory.mktemp("gpu-clip")
-    truth = load_clip(lithium, seconds=6, start=16)
+    truth = load_clip(lithium, seconds=5, start=16)
     path = write_song(folder / "clip.wav", mixture(truth))
     subprocess.run([sys.executable, "-m", "pycore", "separate", str(path), "-o", str(folder / "native"), "--format", "float32"],
                    check=True, cwd=REPO)
@@ -40,7 +43,8 @@ def clip_and_cli(lithium, tmp_path_factory):
     return path, (truth, native)
 
 
-def run_job(browser, clip, name: str, gpu: str = "auto", diagnostics: dict | None = None) -> tuple[dict, dict]:
+def run_job(browser, clip, name: str, gpu: str = "auto", diagnostics: dict | None = None,
+            timeout: float = JOB_TIMEOUT) -> tuple[dict, dict]:
     """One job of `clip` (copied under `name`), with the GPU setting and the diagnostic switch given;
     returns the stored job and its popup row."""
     popup = browser.open_popup()
@@ -49,7 +53,7 @@ def run_job(browser, clip, name: str, gpu: str = "auto", diagnostics: dict | Non
     path.write_bytes(clip.read_bytes())
     popup.select_option("#gpu", gpu)
     start_job(popup, [path], stems="four", fmt="float32")  # float: compared with the command line's to rounding
-    row = wait_for_job(popup, path.name, {"done", "failed", "cancelled"}, JOB_TIMEOUT)
+    row = wait_for_job(popup, path.name, {"done", "failed", "cancelled"}, timeout)
     assert row["status"] == "done", row["text"]
     job = next(j for j in popup.evaluate("() => chrome.storage.local.get('jobs')")["jobs"] if j["name"] == path.name)
     popup.close()
@@ -73,6 +77,22 @@ def test_software_adapter_is_offered(gpu_browser):
     popup.close()
     print("\nadapter:", info)
     assert info and info["fallback"], info  # otherwise the tests below would prove nothing
+
+
+def test_a_job_on_the_gpu(gpu_browser, clip_and_cli):
+    """The whole model on WebGPU (SwiftShader), checked against WASM on its (only) segment."""
+    clip, cli = clip_and_cli
+    job, row = run_job(gpu_browser, clip, "on the gpu.wav", diagnostics={"software": True}, timeout=GPU_JOB_TIMEOUT)
+    t = job["timings"]
+    print("\ntimings:", {k: t.get(k) for k in ("backend", "device", "gpu_refused", "gpu_agreement_db", "gpu_agreement_by_source",
+                                              "separate", "model_segments")}, "| row:", row["text"])
+    assert t["backend"] == "webgpu" and t["device"] == "GPU: google swiftshader", t
+    assert "gpu_refused" not in t, t
+    assert len(t["model_segments"]) == 1, t["model_segments"]
+    by_source = t["gpu_agreement_by_source"]
+    assert set(by_source) == set(STEMS) and min(by_source.values()) >= 40, by_source
+    assert "GPU: google swiftshader" in row["text"], row["text"]
+    check_stems(gpu_browser, job, cli)
 
 
 def test_never_keeps_the_gpu_path_off(gpu_browser, clip_and_cli):
