@@ -2,7 +2,7 @@
 `--enable-unsafe-webgpu --enable-unsafe-swiftshader --enable-features=Vulkan`), on real music with
 the real model. The diagnostic switch (chrome.storage.local `diagnostics.gpu`, docs/architecture.md)
 lets the engine take the software adapter and breaks the GPU on purpose; every job must still end
-with the right stems, from the CPU, and say why. SwiftShader runs a segment about 90 times slower
+with the right stems, from the CPU, and say why. SwiftShader runs a segment about 75 times slower
 than WASM here (docs/benchmarks.md, "WebGPU": 13 minutes a segment), so one job of one segment runs
 on it whole, and the fallback tests stop the GPU before it computes."""
 
