@@ -41,6 +41,7 @@ sys.path[:0] = [str(REPO)]
 from pycore.names import song_folder
 from pycore.native_decode import open_audio
 from pycore.notes_runner import NotesOnnxRunner, notes_model_path
+from pycore.separate import run_sync
 from pycore.transcribe import (
     STEM_DEFAULTS,
     MonoTap,
@@ -48,7 +49,6 @@ from pycore.transcribe import (
     NoteTracker,
     Transcriber,
     decode,
-    run_notes,
     transcribe_source,
 )
 
@@ -151,7 +151,7 @@ def midi_to_hz(m: float) -> float:
 def ours(path: Path, runner, options: NoteOptions, chunk: tuple[int, int] | None = None) -> list:
     """Our notes as [start, end, pitch, velocity], whole or with a NoteTracker of `chunk` (core, context)."""
     if chunk is None:
-        notes = run_notes(transcribe_source(open_audio(path), runner, options))
+        notes = run_sync(transcribe_source(open_audio(path), runner, options))
     else:  # transcribe_source's loop, with our own tracker
         source = open_audio(path)
         tracker = NoteTracker(options, core=chunk[0], context=chunk[1])
@@ -167,7 +167,7 @@ def ours(path: Path, runner, options: NoteOptions, chunk: tuple[int, int] | None
                 pending.clear()
             return await transcriber.finish()
 
-        notes = run_notes(go())
+        notes = run_sync(go())
     return [[n.start, n.end, n.pitch, n.velocity] for n in notes]
 
 
@@ -186,8 +186,6 @@ def main() -> int:
     parser.add_argument("--context", type=int, default=870, help="the chunked run's frames of context either side")
     parser.add_argument("--diff", action="store_true", help="list the notes that did not match")
     args = parser.parse_args()
-    if args.core < args.context:  # NoteTracker.push then drops a negative count of frames (keeps only the last few)
-        parser.error("--core must be at least --context")
     python = ensure_venv()
     files = [(p.parent.name, p.stem.lower(), p) for p in args.stems] if args.stems else separated_stems()
     runner = NotesOnnxRunner(notes_model_path())

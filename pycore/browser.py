@@ -40,10 +40,9 @@ from .model_contract import SOURCES
 from .separate import Options, separate
 from .settings import normalize
 from .sources import wav_source
-from .midi_file import midi_bytes
 from .notes_contract import PITCHES, WINDOW_FRAMES
 from .stem_files import EncodedStems, WavStems
-from .stem_notes import PROGRAMS, NotesTap
+from .stem_notes import NotesTap, stem_midi
 from .transcribe import NoteOptions
 
 
@@ -218,13 +217,13 @@ class _JsNotesRunner:
 async def _transcribe(opts, tap: NotesTap, warnings: list[str]) -> dict[str, int]:
     """The tapped stems' .mid files, written whole; the stems are saved whatever happens here."""
     counts: dict[str, int] = {}
+    runner = _JsNotesRunner(opts.runNotes)
     for stem in tap.stems:
         try:
             opts.onTranscribing(stem)
-            notes = (await tap.transcribe_one(stem, _JsNotesRunner(opts.runNotes), NoteOptions.for_stem(stem)))
-            data = midi_bytes(notes, program=PROGRAMS.get(stem, 0), drums=stem == "drums", name=stem)
+            notes = (await tap.transcribe_one(stem, runner, NoteOptions.for_stem(stem)))
             out = JsFile(getattr(opts.midiOutputs, stem))
-            out.write(data)
+            out.write(stem_midi(stem, notes))
             out.flush()
             counts[stem] = len(notes)
         except Exception as e:  # noqa: BLE001 - the stems are written: a failure costs only this MIDI

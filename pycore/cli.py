@@ -15,7 +15,7 @@ from .separate import STEM_LAYOUTS, Options, run_sync, separate
 from .settings import EXTENSION_ONLY, SETTINGS, SWITCHES
 from .transcribe import STEM_DEFAULTS, NoteOptions, parse_note
 from .stem_files import StemFiles
-from .stem_notes import PROGRAMS, NotesTap, midi_stems
+from .stem_notes import NotesTap, midi_stems, stem_midi
 from .wav import WavError
 
 
@@ -132,8 +132,6 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
     written = [p.name for p in files.paths]
     if midi:
         from .notes_runner import NotesOnnxRunner, notes_model_path
-        from .transcribe import run_notes
-
         try:
             notes_runner = NotesOnnxRunner(notes_model_path(), args.threads)
         except Exception as e:  # the stems are written: a missing note model costs only the MIDI
@@ -143,17 +141,15 @@ def _separate_one(path: Path, args, options: Options, runner) -> None:
                 _write_midi(files.folder / f"{stem}.mid", notes, stem, args.tempo)
                 written.append(f"{stem}.mid ({len(notes)} notes)")
 
-            run_notes(sink.transcribe(notes_runner, lambda stem: _note_options(args, stem), save))
+            run_sync(sink.transcribe(notes_runner, lambda stem: _note_options(args, stem), save))
     print(f"{path.name} -> {files.folder}/ ({', '.join(written)})")
 
 
 def _write_midi(target: Path, notes, stem: str, tempo: float | None) -> None:
     """The .mid appears whole or not at all (written beside it, then renamed)."""
-    from .midi_file import write_midi
-
     partial = target.with_name(target.name + ".part")
     try:
-        write_midi(partial, notes, tempo=tempo, program=PROGRAMS.get(stem, 0), drums=stem == "drums", name=stem)
+        partial.write_bytes(stem_midi(stem, notes, tempo))
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)

@@ -40,7 +40,8 @@ def notes_model_path() -> Path:
 def transcribe_file(path: Path | str, options, runner: NotesOnnxRunner | None = None) -> list:
     """The notes of any audio file natively (decoded as `python -m pycore` does)."""
     from .native_decode import open_audio
-    from .transcribe import run_notes, transcribe_source
+    from .separate import run_sync
+    from .transcribe import transcribe_source
 
     runner = runner or NotesOnnxRunner(notes_model_path())
-    return run_notes(transcribe_source(open_audio(Path(path)), runner, options))
+    return run_sync(transcribe_source(open_audio(Path(path)), runner, options))

@@ -18,6 +18,13 @@ from .transcribe import MIDI_STEMS_DEFAULT, MonoTap, Note, NoteOptions, NotesRun
 PROGRAMS = {"bass": 33, "vocals": 53, "other": 0, "instrumental": 0}  # finger bass, voice oohs, piano
 
 
+def stem_midi(stem: str, notes: list[Note], tempo: float | None = None) -> bytes:
+    """A stem's notes as a MIDI file: its General MIDI program, or the drum channel."""
+    from .midi_file import midi_bytes
+
+    return midi_bytes(notes, tempo=tempo, program=PROGRAMS.get(stem, 0), drums=stem == "drums", name=stem)
+
+
 def midi_stems(layout: tuple[str, ...], asked: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The stems of `layout` to transcribe: those asked for, or the pitched ones by default
     (bass, vocals, other; the vocals alone with two stems)."""

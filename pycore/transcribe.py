@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -377,13 +377,6 @@ async def transcribe_source(source, runner: NotesRunner, options: NoteOptions, r
             await transcriber.feed(np.frombuffer(data, "<f4"))
         pending.clear()
     return await transcriber.finish()
-
-
-def run_notes(coroutine: Awaitable):
-    """Drive a transcription coroutine with a synchronous runner (native), without an event loop."""
-    from .separate import run_sync
-
-    return run_sync(coroutine)
 
 
 _NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pycore.notes_contract import HOP, LOWEST_MIDI, PITCHES, SAMPLE_RATE, WINDOW, WINDOW_FRAMES
+from pycore.separate import run_sync
 from pycore.stem_notes import NotesTap, midi_stems
 from pycore.transcribe import (
     FRAMES_PER_WINDOW,
@@ -18,7 +19,6 @@ from pycore.transcribe import (
     frame_time,
     frames_for,
     parse_note,
-    run_notes,
 )
 from support.core import raises
 
@@ -59,7 +59,7 @@ def transcribe(score, seconds, options=NoteOptions(), block=10_000, tracker=None
             await t.feed(np.zeros(min(block, samples - start), np.float32))
         return await t.finish()
 
-    return run_notes(go()), runner
+    return run_sync(go()), runner
 
 
 SCORE = [(0.5, 1.0, 40), (1.0, 1.5, 43), (1.6, 2.6, 45), (3.0, 3.4, 40), (3.4, 3.8, 40), (5.0, 7.5, 52), (6.0, 6.5, 64)]

@@ -21,7 +21,8 @@ from support.synth import RATE, VOICE, bass_line, melody, render
 from pycore.midi_file import TICKS_PER_BEAT, write_midi
 from pycore.notes_runner import NotesOnnxRunner, notes_model_path, transcribe_file
 from pycore.sources import ArraySource
-from pycore.transcribe import NoteOptions, run_notes, transcribe_source
+from pycore.separate import run_sync
+from pycore.transcribe import NoteOptions, transcribe_source
 
 BASS_F = 0.9
 MELODY_F = 0.9
@@ -34,7 +35,7 @@ def runner() -> NotesOnnxRunner:
 
 
 def transcribe(audio, runner, options):
-    return run_notes(transcribe_source(ArraySource(audio), runner, options))
+    return run_sync(transcribe_source(ArraySource(audio), runner, options))
 
 
 def as_score(notes):
