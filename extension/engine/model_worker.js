@@ -171,7 +171,7 @@ async function load({ threads, gpu, profile, why, diagnostics = {} }) {
         return describeState(t);
       } catch (e) {
         console.warn('WebGPU session failed, using WASM:', e);
-        refused = `the GPU could not load the model (${e?.message ?? e})`;
+        refused = `the GPU could not load the model (${e?.message ?? e}); used the CPU`;
         failed = true;
       }
     }
@@ -260,7 +260,7 @@ async function verifiedGpuRun(wave, spec) {
   }
   console.warn(`WebGPU: ${failure}; using WASM`);
   await model.release();
-  Object.assign(state, { model: cpuModel, backend: 'wasm', verify: false, device: cpuName(ort.env.wasm.numThreads), refused: failure, failed: true, gpu: null });
+  Object.assign(state, { model: cpuModel, backend: 'wasm', verify: false, device: cpuName(ort.env.wasm.numThreads), refused: `${failure}; used the CPU`, failed: true, gpu: null });
   return cpu;
 }
 

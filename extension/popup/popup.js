@@ -253,8 +253,7 @@ function jobView(job) {
     // What ran the model, and why not the GPU when it was tried and refused.
     const d = document.createElement('div');
     d.className = 'device';
-    const why = job.gpuRefused;
-    d.textContent = job.gpuFailed ? `${job.device}: ${why}${/the CPU$/.test(why) ? '' : '; used the CPU'}` : job.device;
+    d.textContent = job.gpuFailed ? `${job.device}: ${job.gpuRefused}` : job.device; // the reason is worded whole
     if (job.gpuRefused) d.title = `GPU: ${job.gpuRefused}`;
     li.append(d);
   }
