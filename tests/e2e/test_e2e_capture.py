@@ -146,12 +146,18 @@ def test_capture_a_playing_tab(capture_browser, music, lithium, tmp_path):
     print(f"\ncapture vs source: offset {offset / RATE:.3f} s, gain {whole_gain:.4f}, SDR {capture_sdr:.2f} dB, {seconds:.2f} s at {rate} Hz")
     print("by half second (start:shift:dB):", " ".join(f"{t:.1f}:{shift}:{v:.0f}" for t, shift, v in windows))
     size = int(RATE * window)
+    # In place: at the shift most windows share (a glitch elsewhere can move the whole recording's
+    # cross-correlation peak by a sample: CI once got 1 for every window, bit-exact at 71-90 dB).
+    shifts = [shift for _, shift, _ in windows]
+    common = max(set(shifts), key=shifts.count)
     kept = np.zeros(len(recorded), bool)  # where the recording is the source in place
     for t, shift, v in windows:
-        if shift == 0 and v > 30:
+        if shift == common and v > 30:
             start = round(t * RATE)
             kept[start : start + size] = True
-    matching = sum(1 for _, shift, v in windows if shift == 0 and v > 30)
+    matching = sum(1 for _, shift, v in windows if shift == common and v > 30)
+    offset += common
+    stretch = source[offset : offset + len(recorded)]
     assert matching >= 0.75 * len(windows), f"{len(windows) - matching} of {len(windows)} half seconds differ from the source"
     _, gain = sdr_with_gain(stretch[kept], recorded[kept])
     assert 0.98 < gain < 1.02, gain
