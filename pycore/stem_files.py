@@ -18,6 +18,9 @@ EncodedStems applies the same policy before an encoder (FLAC, MP3, Opus): rescal
 float32 samples in a scratch stream per stem until the song's peak is known, then encodes
 from it; integer formats are quantised exactly as WAV is (formats.quantize).
 
+PlayCopy writes, beside any sink, a 16-bit WAV of each stem: what the extension's player plays
+when the stems themselves are FLAC, MP3 or Opus.
+
 StemFiles never leaves a half-written stem under its final name: each stem is
 written to `<stem>.<ext>.part` and only when every stem is complete are they
 renamed to `<stem>.<ext>`. On failure or cancellation the parts are deleted.
@@ -76,20 +79,24 @@ class _LevelTrackingSink:
     def _set_aside(self, i: int) -> BinaryIO:
         raise NotImplementedError
 
-    def _pass(self, i: int, stem_block: np.ndarray) -> None:
+    def _pass(self, i: int, stem_block: np.ndarray):
         raise NotImplementedError
 
-    def write(self, block: np.ndarray) -> None:
+    def write(self, block: np.ndarray):
+        """None, or an awaitable when an encoder asked for a pause: a caller with nothing else to do
+        (mix.mix_stems) waits on it; separate() need not (the encoders drain while the model runs)."""
         if self._written + block.shape[-1] > self._frames:
             raise ValueError("more frames written than the header announced")
+        waits = []
         for i, stem_block in enumerate(block):
             if stem_block.size:
                 self._peaks[i] = max(self._peaks[i], float(np.abs(stem_block).max()))
             if self._rescaling:
                 self._set_aside(i).write(np.ascontiguousarray(stem_block.T, dtype="<f4").tobytes())
-            else:
-                self._pass(i, stem_block)
+            elif (pending := self._pass(i, stem_block)) is not None:
+                waits.append(pending)
         self._written += block.shape[-1]
+        return _Waits(waits) if waits else None
 
 
 class WavStems(_LevelTrackingSink):
@@ -286,8 +293,8 @@ class EncodedStems(_LevelTrackingSink):
     def _set_aside(self, i: int) -> BinaryIO:
         return self._scratch[i]
 
-    def _pass(self, i: int, stem_block: np.ndarray) -> None:
-        _no_wait(self._encode(i, stem_block))
+    def _pass(self, i: int, stem_block: np.ndarray):
+        return _no_coroutine(self._encode(i, stem_block))
 
     async def finish(self) -> None:
         if self._written != self._frames:
@@ -331,11 +338,59 @@ class EncodedStems(_LevelTrackingSink):
             stream.close()
 
 
-def _no_wait(pending) -> None:
-    """A write during separation is not awaited: the browser's encoders drain while the model runs."""
+def _no_coroutine(pending):
+    """An encoder's write, handed back by write(): separate() drops it unawaited (the browser's
+    encoders drain while the model runs), which a JS promise survives but a coroutine would not."""
     if inspect.iscoroutine(pending):
         pending.close()
         raise RuntimeError("internal error: an encoder's write must not be a coroutine while separating")
+    return pending
+
+
+class _Waits:
+    """Several encoders' pauses as one awaitable; not a coroutine, so dropping it is harmless."""
+
+    def __init__(self, waits: list):
+        self._waits = waits
+
+    def __await__(self):
+        for wait in self._waits:
+            yield from wait.__await__()
+
+
+class PlayCopy:
+    """A sink in front of `sink` that also writes every stem as a 16-bit WAV into `open_play(stem)`:
+    what the player plays when the job's format is not WAV (library.js: play/<stem>.wav).
+    messages() and report are `sink`'s alone: the copy is not what the user asked for."""
+
+    def __init__(self, sink, open_play: Callable[[str], BinaryIO], clip: str = "rescale"):
+        self.sink = sink
+        self.play = WavStems("wav16", open_play, clip=clip)
+
+    def begin(self, stems: tuple[str, ...], frames: int) -> None:
+        self.sink.begin(stems, frames)
+        self.play.begin(stems, frames)
+
+    def write(self, block: np.ndarray):
+        self.play.write(block)
+        return self.sink.write(block)
+
+    def finish(self):
+        self.play.finish()  # first, so that when it fails abort() still has both to undo
+        return self.sink.finish()  # an awaitable when the sink's is (EncodedStems)
+
+    def abort(self) -> None:
+        try:
+            self.sink.abort()
+        finally:
+            self.play.abort()
+
+    def messages(self) -> list[str]:
+        return self.sink.messages() if hasattr(self.sink, "messages") else []
+
+    @property
+    def report(self) -> dict[str, StemLevel]:
+        return getattr(self.sink, "report", {})
 
 
 class StemFiles:

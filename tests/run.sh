@@ -23,6 +23,12 @@ if ! command -v ffmpeg >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
+if ! command -v pulseaudio >/dev/null; then
+  # A PulseAudio server with a null sink is the audio output of headless Firefox in the player's real-time test.
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq pulseaudio >/dev/null
+fi
 command -v node >/dev/null || { echo "node (>= 18) is required: apt-get install -y nodejs npm" >&2; exit 1; }
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"

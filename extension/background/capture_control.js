@@ -87,7 +87,7 @@ export function captureControl({ ensureEngine, tellEngine, enqueue, post, isEngi
   }
 
   function jobFrom(state, key) {
-    return enqueue([{ key, name: captureName(state.title, state.started), size: 0 }], state.settings);
+    return enqueue([{ key, name: captureName(state.title, state.started), size: 0, source: 'tab' }], state.settings);
   }
 
   // The recording's level, for the popups' meter (offscreen:capture-level).

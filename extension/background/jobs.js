@@ -9,6 +9,8 @@
 //
 // A job: {id, key (its song in the inbox), name, size, settings, status, stage, detail,
 // created, started, finished, done, total, eta, etaAt, error, warnings, folder, downloads, retry}.
+// A job's stems go into the library under the job's id (lib/library.js); folder is null for
+// a job done without saving to Downloads (settings.save 'off').
 
 export const ACTIVE = new Set(['queued', 'running', 'cancelling', 'saving']);
 export const FINISHED = new Set(['done', 'failed', 'cancelled', 'interrupted']);
@@ -30,6 +32,7 @@ export function enqueue(jobs, files, settings, now, newId = () => crypto.randomU
       key: f.key,
       name: String(f.name),
       size: f.size,
+      source: f.source === 'tab' ? 'tab' : 'file',
       settings: { ...settings },
       status: 'queued',
       stage: 'waiting',
@@ -108,7 +111,8 @@ export function progress(jobs, msg, stats, now) {
   if (msg.seconds) stats.secondsPerSegment = stats.secondsPerSegment ? 0.7 * stats.secondsPerSegment + 0.3 * msg.seconds : msg.seconds;
 }
 
-// The engine has the stems: 'save' them, or 'release' them (the job was cancelled meanwhile, or is gone).
+// The engine has the stems, in the library: 'save' them to Downloads, or 'release' them (the
+// job was cancelled meanwhile, or is gone, or its settings say not to save: it is done then).
 export function finish(jobs, msg, now) {
   const job = byId(jobs, msg.id);
   if (!job) return 'release';
@@ -126,6 +130,10 @@ export function finish(jobs, msg, now) {
     timings: msg.timings,
     ...(msg.timings?.device ? { backend: msg.timings.backend, device: msg.timings.device, gpuRefused: msg.timings.gpu_refused, gpuFailed: Boolean(msg.timings.gpu_failed) } : {}),
   });
+  if (job.settings?.save === 'off') {
+    Object.assign(job, { status: 'done', stage: 'done', finished: now, folder: null });
+    return 'release';
+  }
   return 'save';
 }
 

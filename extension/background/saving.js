@@ -39,39 +39,46 @@ export function saver({ downloads, storage, update, fail, release }) {
     return null;
   }
 
+  // Starts the downloads of files [{stem, file, url}] into a new Demixer/<song>/ folder:
+  // {folder, list: [{stem, file, id, state}]}. exceptJob: the job saving them, if any.
+  async function startFolder(name, files, exceptJob) {
+    const song = folderName(name);
+    const used = await usedFolders(exceptJob);
+    const [first, ...rest] = files;
+    let folder = null;
+    let firstId = null;
+    for (let n = 1; n < 1000 && firstId === null; n++) {
+      const candidate = n === 1 ? song : `${song} (${n})`;
+      if (used.has(candidate.toLowerCase())) continue;
+      const d = await downloads.start({ url: first.url, filename: `${ROOT_FOLDER}/${candidate}/${first.file}` });
+      const parts = ((await finalName(d)) || '').split(/[/\\]/);
+      const [dir, base] = [parts[parts.length - 2], parts[parts.length - 1]];
+      if (dir === candidate && base !== first.file && base.startsWith(first.stem) && /^ ?\(\d+\)/.test(base.slice(first.stem.length))) {
+        // The browser renamed the file ("drums (1).wav" in Chromium, "drums(1).wav" in
+        // Firefox): the folder exists, unknown to its download history. Take it back and
+        // try the next folder name.
+        await downloads.discard(d);
+        used.add(candidate.toLowerCase());
+      } else {
+        folder = dir === candidate ? candidate : dir || candidate; // (another extension may rename downloads)
+        firstId = d;
+      }
+    }
+    if (firstId === null) throw new Error('no free folder name');
+    const list = [{ stem: first.stem, file: first.file, id: firstId, state: 'in_progress' }];
+    for (const f of rest) {
+      const d = await downloads.start({ url: f.url, filename: `${ROOT_FOLDER}/${folder}/${f.file}` });
+      list.push({ stem: f.stem, file: f.file, id: d, state: 'in_progress' });
+    }
+    return { folder, list };
+  }
+
   // files: [{stem, file, url}] from offscreen:finished.
   async function save(id, files) {
     try {
       const job = jobs.byId(await storage.get('jobs', []), id);
       if (!job) return;
-      const song = folderName(job.name);
-      const used = await usedFolders(id);
-      const [first, ...rest] = files;
-      let folder = null;
-      let firstId = null;
-      for (let n = 1; n < 1000 && firstId === null; n++) {
-        const candidate = n === 1 ? song : `${song} (${n})`;
-        if (used.has(candidate.toLowerCase())) continue;
-        const d = await downloads.start({ url: first.url, filename: `${ROOT_FOLDER}/${candidate}/${first.file}` });
-        const parts = ((await finalName(d)) || '').split(/[/\\]/);
-        const [dir, base] = [parts[parts.length - 2], parts[parts.length - 1]];
-        if (dir === candidate && base !== first.file && base.startsWith(first.stem) && /^ ?\(\d+\)/.test(base.slice(first.stem.length))) {
-          // The browser renamed the file ("drums (1).wav" in Chromium, "drums(1).wav" in
-          // Firefox): the folder exists, unknown to its download history. Take it back and
-          // try the next folder name.
-          await downloads.discard(d);
-          used.add(candidate.toLowerCase());
-        } else {
-          folder = dir === candidate ? candidate : dir || candidate; // (another extension may rename downloads)
-          firstId = d;
-        }
-      }
-      if (firstId === null) throw new Error('no free folder name');
-      const list = [{ stem: first.stem, file: first.file, id: firstId, state: 'in_progress' }];
-      for (const f of rest) {
-        const d = await downloads.start({ url: f.url, filename: `${ROOT_FOLDER}/${folder}/${f.file}` });
-        list.push({ stem: f.stem, file: f.file, id: d, state: 'in_progress' });
-      }
+      const { folder, list } = await startFolder(job.name, files, id);
       const keep = await update((all) => jobs.saving(all, id, folder, list));
       if (!keep) {
         for (const d of list) await downloads.discard(d.id); // cancelled meanwhile
@@ -112,5 +119,18 @@ export function saver({ downloads, storage, update, fail, release }) {
     for (const d of downloadIds) await downloads.discard(d);
   }
 
-  return { save, onDownloadChanged, discard };
+  // Downloads ids' outcome, waited for: null when all completed, else the first error in words.
+  async function settled(ids, timeoutMs = 10 * 60 * 1000) {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const items = await Promise.all(ids.map(async (d) => (await downloads.search({ id: d }))[0]));
+      const broken = items.find((item) => !item || item.state === 'interrupted');
+      if (broken) return `the download was interrupted (${broken?.error || 'its file is gone'})`;
+      if (items.every((item) => item.state === 'complete')) return null;
+      await sleep(250);
+    }
+    return 'the download did not finish in time';
+  }
+
+  return { save, startFolder, settled, onDownloadChanged, discard };
 }

@@ -3,6 +3,8 @@
 //   popup ──popup:*──► here ──sw:*──► offscreen page (the engine's host)
 //   popup ◄──sw:*───── here ◄──offscreen:*── offscreen page
 //   here ──► chrome.downloads (saving.js): Demixer/<song>/<stem file>, from the offscreen page's blob: URLs
+//   player ──player:*──► here ──sw:export-make──► offscreen page (exports.js) ──► downloads
+//   library (lib/library.js, kept by the offscreen page): its state is cached here, key 'library'
 //
 // Every message type, its fields, sender and handler: lib/messages.js.
 //
@@ -10,7 +12,7 @@
 // service worker at any time and every event starts it again, so each handler reads
 // the state, changes it (jobs.js) and writes it back, one at a time (update).
 
-import { runtime, storage, sessionStorage, downloads, enginePage } from '../lib/platform.js';
+import { runtime, storage, sessionStorage, downloads, enginePage, tabs } from '../lib/platform.js';
 import * as inbox from '../lib/inbox.js';
 import { unexpected } from '../lib/messages.js';
 import { loadSchema, normalize } from '../lib/settings.js';
@@ -24,6 +26,7 @@ const OFFSCREEN = 'offscreen/offscreen.html';
 
 let lock = Promise.resolve();
 const ports = new Set();
+const playerPorts = new Set();
 
 // Runs fn(jobs, stats) with exclusive access to the state, saves it and shows it
 // to every open popup. Returns fn's result.
@@ -42,12 +45,12 @@ function update(fn) {
   return next;
 }
 
-function toPopups(message) {
-  for (const port of ports) {
+function toPopups(message, to = ports) {
+  for (const port of to) {
     try {
       port.postMessage(message);
     } catch {
-      ports.delete(port);
+      to.delete(port);
     }
   }
 }
@@ -89,11 +92,11 @@ const release = (id) => tellEngine({ type: 'sw:release', id }).catch(() => {});
 function pump(list) {
   const job = jobs.nextToRun(list, Date.now());
   if (!job) return;
-  const { id, key, name, settings } = job;
+  const { id, key, name, settings, source } = job;
   (async () => {
     try {
       await ensureEngine();
-      await tellEngine({ type: 'sw:run', job: { id, key, name, settings, gpu: await gpuChoice(settings) } });
+      await tellEngine({ type: 'sw:run', job: { id, key, name, settings, source, gpu: await gpuChoice(settings) } });
     } catch (e) {
       console.error(e);
       await fail(id, `The engine could not start: ${e?.message ?? e}`);
@@ -125,6 +128,88 @@ async function fail(id, error) {
 }
 
 const saving = saver({ downloads, storage, update, fail, release });
+
+// ------------------------------------------------------------------ the library
+
+const GB = 1024 ** 3;
+
+// The offscreen page's answer (a LibraryState) kept and shown; what the size limit
+// removed is said in words until the next removal.
+async function showLibrary(state) {
+  if (!state || state.error) throw new Error(state?.error || 'the library did not answer');
+  const settings = await storage.get('settings', {});
+  const limit = Number(settings.library ?? (await loadSchema()).library.default) * GB;
+  let notice = await storage.get('libraryNotice', '');
+  if (state.removed?.length) {
+    const names = state.removed.map((r) => `"${r.name}"`).join(', ');
+    notice = `To stay under the library's ${limit / GB} GB, the oldest ${state.removed.length === 1 ? 'song was' : 'songs were'} removed: ${names}.`;
+    await storage.set('libraryNotice', notice);
+  }
+  const cached = { entries: state.entries, bytes: state.bytes, removed: [] };
+  await storage.set('library', cached);
+  toPopups({ type: 'sw:library', library: cached, limit, notice });
+}
+
+async function askLibrary(message) {
+  await ensureEngine();
+  await showLibrary(await tellEngine(message));
+}
+
+async function sendLibrary() {
+  const settings = await storage.get('settings', {});
+  const limit = Number(settings.library ?? (await loadSchema()).library.default) * GB;
+  const library = await storage.get('library', null);
+  if (library) toPopups({ type: 'sw:library', library, limit, notice: await storage.get('libraryNotice', '') });
+  else await askLibrary({ type: 'sw:library-list' });
+}
+
+// ------------------------------------------------------------------ exports (from the player)
+
+// Each export asked, until its downloads are over (key 'exports': request -> {id, kind}).
+async function startExport(msg) {
+  const { request, id, kind, stem, gains, format, label } = msg;
+  const pending = await storage.get('exports', {});
+  pending[request] = { id, kind, started: Date.now() };
+  await storage.set('exports', pending);
+  toPopups({ type: 'sw:export', request, state: 'working' }, playerPorts);
+  try {
+    await ensureEngine();
+    await tellEngine({ type: 'sw:export-make', request, id, kind, stem, gains, format, label });
+  } catch (e) {
+    await exportOver(request, { state: 'failed', error: `The export could not start: ${e?.message ?? e}` });
+  }
+}
+
+async function exportOver(request, outcome) {
+  const pending = await storage.get('exports', {});
+  delete pending[request];
+  await storage.set('exports', pending);
+  toPopups({ type: 'sw:export', request, ...outcome }, playerPorts);
+  await tellEngine({ type: 'sw:export-release', request }).catch(() => {});
+}
+
+async function exported(msg) {
+  try {
+    let where;
+    let ids;
+    if (msg.folder) {
+      const { folder, list } = await saving.startFolder(msg.name, msg.files.map((f) => ({ ...f, stem: f.file.replace(/\.[^.]*$/, '') })));
+      ids = list.map((d) => d.id);
+      where = `Downloads/Demixer/${folder}/`;
+    } else {
+      ids = [];
+      for (const f of msg.files) ids.push(await downloads.start({ url: f.url, filename: `Demixer/${f.file}` }));
+      const [item] = await downloads.search({ id: ids[0] });
+      where = `Downloads/Demixer/${item?.filename?.split(/[/\\]/).pop() || msg.files[0].file}`;
+    }
+    const error = await saving.settled(ids);
+    if (error) throw new Error(error);
+    const warnings = msg.warnings?.length ? ` (${msg.warnings.join('; ')})` : '';
+    await exportOver(msg.request, { state: 'done', what: `to ${where}${warnings}` });
+  } catch (e) {
+    await exportOver(msg.request, { state: 'failed', error: `Saving failed: ${e?.message ?? e}` });
+  }
+}
 
 // ------------------------------------------------------------------ from the popup
 
@@ -201,12 +286,37 @@ async function onPopupMessage(msg) {
       return capture.keep({ settings: await settingsOf(msg.settings) });
     case 'popup:capture-discard':
       return capture.discard();
+    case 'popup:listen':
+      return tabs.openPage(`player/player.html?id=${encodeURIComponent(msg.id)}`);
+    case 'popup:library-remove':
+      return askLibrary({ type: 'sw:library-remove', id: msg.id });
+    case 'popup:library-clear':
+      await storage.set('libraryNotice', '');
+      return askLibrary({ type: 'sw:library-clear' });
+    case 'popup:library-limit':
+      return askLibrary({ type: 'sw:library-list', limit: Number(msg.limit) * GB });
     default:
       unexpected('service worker (from the popup)', msg);
   }
 }
 
+function onPlayerMessage(msg) {
+  switch (msg.type) {
+    case 'player:export':
+      return startExport(msg);
+    default:
+      unexpected('service worker (from the player)', msg);
+      return undefined;
+  }
+}
+
 runtime.onConnect((port) => {
+  if (port.name === 'player') {
+    playerPorts.add(port);
+    port.onDisconnect.addListener(() => playerPorts.delete(port));
+    port.onMessage.addListener((msg) => Promise.resolve(onPlayerMessage(msg)).catch((e) => console.error(e)));
+    return;
+  }
   if (port.name !== 'popup') return;
   ports.add(port);
   port.onDisconnect.addListener(() => ports.delete(port));
@@ -222,7 +332,11 @@ runtime.onConnect((port) => {
       }
     }
   });
-  update(() => {}).then(checkEngineAlive).then(capture.check);
+  update(() => {})
+    .then(checkEngineAlive)
+    .then(capture.check)
+    .then(sendLibrary)
+    .catch((e) => console.error(e));
 });
 
 // ------------------------------------------------------------------ from the engine's page
@@ -237,6 +351,7 @@ async function onEngineMessage(msg) {
       return undefined; // its arrival was the point: the background stays loaded
     case 'offscreen:finished': {
       await rememberGpu(msg.timings);
+      await showLibrary(msg.library).catch((e) => console.error(e));
       const next = await update((list) => {
         const outcome = jobs.finish(list, msg, Date.now());
         pump(list);
@@ -250,7 +365,8 @@ async function onEngineMessage(msg) {
       return fail(msg.id, msg.error);
     case 'offscreen:idle': {
       const list = await storage.get('jobs', []);
-      const busy = list.some((j) => jobs.ACTIVE.has(j.status)) || (await capture.recording());
+      const exporting = Object.keys(await storage.get('exports', {})).length > 0;
+      const busy = list.some((j) => jobs.ACTIVE.has(j.status)) || exporting || (await capture.recording());
       if (!busy && (await enginePage.isOpen(OFFSCREEN))) await enginePage.close();
       return undefined;
     }
@@ -258,6 +374,11 @@ async function onEngineMessage(msg) {
       return capture.level(msg);
     case 'offscreen:capture-saved':
       return capture.saved(msg);
+    case 'offscreen:exported':
+      exported(msg); // the downloads are followed to their end; the page need not wait
+      return undefined;
+    case 'offscreen:export-failed':
+      return exportOver(msg.request, { state: 'failed', error: msg.error });
     default:
       unexpected('service worker (from the offscreen page)', msg);
   }

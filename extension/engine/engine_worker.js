@@ -15,6 +15,7 @@ import { unexpected } from '../lib/messages.js';
 import { openSync, remove } from '../lib/opfs.js';
 import { transferableAsIs } from '../lib/transfer.js';
 import { loadSchema } from '../lib/settings.js';
+import { PEAKS_BIN, playPath, peaksPath } from '../lib/library.js';
 import * as encoders from './encoders.js';
 import { ModelWorker, SessionPool } from './session_pool.js';
 
@@ -87,7 +88,19 @@ async function loadPython(report) {
     }
   };
   timings.pycore = seconds(t);
-  return { pyodide, separateFile: (opts) => browser.separate_file(opts), layouts, midiStems, tags, timings };
+  return { pyodide, separateFile: (opts) => browser.separate_file(opts), mixFile: (opts) => browser.mix_file(opts), layouts, midiStems, tags, timings };
+}
+
+// Python alone (a mix needs no model); a separation loads the model beside it.
+let pythonPromise = null;
+function python(report) {
+  if (!pythonPromise) {
+    pythonPromise = loadPython(report);
+    pythonPromise.catch(() => {
+      pythonPromise = null;
+    });
+  }
+  return pythonPromise;
 }
 
 // numpy's modules precompiled (packaging/pyodide_bytecode.py), unpacked into its __pycache__ folders:
@@ -125,7 +138,7 @@ function engine(id, gpu) {
     const t0 = performance.now();
     enginePromise = (async () => {
       // Python and the model load side by side (each mostly compiling and initialising WebAssembly).
-      const [py, m] = await Promise.all([loadPython(report), loadModel(report, gpu)]);
+      const [py, m] = await Promise.all([python(report), loadModel(report, gpu)]);
       const timings = { ...py.timings, model: m.seconds, total: seconds(t0) };
       return { ...py, model: m.model, modelKey: m.key, timings };
     })();
@@ -232,11 +245,26 @@ async function separateFile(msg) {
       if (msg.settings.clip === 'rescale') {
         extra.scratch = {};
         for (const stem of stems) {
-          scratchPaths.push(`${msg.outDir}/${stem}.f32`);
+          scratchPaths.push(`${msg.scratchDir}/${stem}.f32`);
           extra.scratch[stem] = await open(scratchPaths.at(-1), { create: true, truncate: true });
         }
       }
     }
+    // The library's extras (lib/library.js): the waveform peaks, and a WAV to play where the stems are not WAV.
+    const play = {};
+    const peaks = {};
+    extra.peaksOutputs = {};
+    for (const stem of stems) {
+      peaks[stem] = peaksPath(stem);
+      extra.peaksOutputs[stem] = await open(`${msg.outDir}/${peaks[stem]}`, { create: true, truncate: true });
+    }
+    if (encoded) {
+      extra.playOutputs = {};
+      for (const stem of stems) {
+        play[stem] = playPath(stem);
+        extra.playOutputs[stem] = await open(`${msg.outDir}/${play[stem]}`, { create: true, truncate: true });
+      }
+    } else for (const stem of stems) play[stem] = `${stem}.${format.extension}`;
     const midiStems = msg.settings.midi === 'on' ? eng.midiStems[msg.settings.stems] : [];
     const midiPath = (stem) => `${msg.outDir}/${stem}.mid`;
     if (midiStems.length) {
@@ -244,7 +272,7 @@ async function separateFile(msg) {
       extra.notesScratch = {};
       extra.midiOutputs = {};
       for (const stem of midiStems) {
-        scratchPaths.push(`${msg.outDir}/${stem}.notes.f32`);
+        scratchPaths.push(`${msg.scratchDir}/${stem}.notes.f32`);
         extra.notesScratch[stem] = await open(scratchPaths.at(-1), { create: true, truncate: true });
         extra.midiOutputs[stem] = await open(midiPath(stem), { create: true, truncate: true });
       }
@@ -299,6 +327,9 @@ async function separateFile(msg) {
       throw Object.assign(new Error(text.charAt(0).toUpperCase() + text.slice(1)), { input: true });
     }
     result.files = result.stems.map((stem) => ({ stem, path: pathOf(stem) }));
+    if (result.peaks?.bin !== PEAKS_BIN) throw new Error(`the waveform peaks came with bins of ${result.peaks?.bin} frames, not ${PEAKS_BIN}`);
+    result.peaks = { bin: PEAKS_BIN, files: peaks };
+    result.play = play;
     // A .mid only for the stems whose notes were written (a failure is one of the warnings).
     for (const stem of Object.keys(result.midi || {})) result.files.push({ stem, path: midiPath(stem), midi: true });
     if (timings.transcribe) {
@@ -331,6 +362,47 @@ async function separateFile(msg) {
   }
 }
 
+// ------------------------------------------------------------ the mix you hear
+
+// A library entry's stems (WAV), each times its gain, summed into one file of the format
+// asked, by pycore (pycore/mix.py): the same clip policy and encoders as the stems.
+async function mixFile(msg) {
+  const py = await python(() => {});
+  const format = (await loadSchema()).format.choices.find((c) => c.value === msg.format);
+  if (!format) throw new Error(`unknown format ${msg.format}`);
+  const encoded = format.codec !== 'pcm' && format.codec !== 'float';
+  if (encoded) await encoders.prepare(format);
+  const opened = [];
+  const open = async (path, how) => {
+    const f = await openSync(path, how);
+    opened.push(f);
+    return f;
+  };
+  const scratch = `${msg.scratchDir}/mix.f32`;
+  try {
+    const inputs = {};
+    for (const [stem, path] of Object.entries(msg.inputs)) inputs[stem] = await open(path);
+    const output = await open(msg.output, { create: true, truncate: true });
+    const opts = { inputs, gains: msg.gains, settings: { format: msg.format, clip: 'rescale' }, output };
+    if (encoded) {
+      opts.encoder = await encoders.open(format, { write: (bytes, at) => output.write(at, bytes), tags: py.tags(msg.song, msg.label) });
+      opts.scratch = await open(scratch, { create: true, truncate: true });
+    }
+    const result = toPlain(await py.mixFile(opts));
+    if (result.error) throw Object.assign(new Error(String(result.error)), { input: true });
+    return { frames: Number(result.frames), warnings: result.warnings || [] };
+  } finally {
+    for (const f of opened) {
+      try {
+        f.close();
+      } catch {
+        /* closed already */
+      }
+    }
+    await remove(scratch);
+  }
+}
+
 // An encoder whose calls are timed into `total.seconds` (for the job's timings).
 function timed(encoder, total) {
   const time = (fn) => (...args) => {
@@ -356,6 +428,16 @@ self.onmessage = ({ data: msg }) => {
           post({ type: 'engine:done', id: msg.id, result, timings });
         } catch (e) {
           post({ type: 'engine:failed', id: msg.id, error: describe(e), cancelled: Boolean(e?.cancelled), input: Boolean(e?.input) });
+        }
+      });
+      break;
+    case 'offscreen:mix':
+      busy = busy.then(async () => {
+        try {
+          const { frames, warnings } = await mixFile(msg);
+          post({ type: 'engine:mixed', id: msg.id, frames, warnings });
+        } catch (e) {
+          post({ type: 'engine:mix-failed', id: msg.id, error: describe(e) });
         }
       });
       break;

@@ -149,6 +149,17 @@ export const tabs = {
     const [tab] = await ext().tabs.query({ active: true, currentWindow: true });
     return tab ?? null;
   },
+  // A tab of the extension's own page (the player), focused when one is open already.
+  async openPage(path) {
+    const url = ext().runtime.getURL(path);
+    const [open] = await ext().tabs.query({ url });
+    if (open) {
+      await ext().tabs.update(open.id, { active: true });
+      await ext().windows?.update(open.windowId, { focused: true }).catch(() => {});
+      return open.id;
+    }
+    return (await ext().tabs.create({ url })).id;
+  },
   onRemoved: (handler) => ext().tabs.onRemoved.addListener(handler),
   onUpdated: (handler) => ext().tabs.onUpdated.addListener(handler),
 };

@@ -51,11 +51,14 @@ export function normalize(schema, given = {}) {
 }
 
 // "four stems, wav16, balanced, rescale" in the schema's own words, for a job's tooltip;
-// an off/on switch is named when on, an engine setting (the GPU) when not at its default.
+// an off/on switch or an engine setting (the GPU) is named when not at its default (a switch
+// turned on by its label alone);
+// the extension's own settings (the library's size) never.
 export function describe(schema, settings) {
   const label = (name, spec) => spec.choices.find((c) => c.value === settings?.[name])?.label ?? settings?.[name] ?? '?';
   return Object.entries(schema)
-    .filter(([name, spec]) => (spec.switch ? settings?.[name] === 'on' : !spec.extension || settings?.[name] !== spec.default))
-    .map(([name, spec]) => (spec.switch ? spec.label : spec.extension ? `${spec.label}: ${label(name, spec)}` : label(name, spec)))
+    .filter(([, spec]) => !spec.global)
+    .filter(([name, spec]) => (spec.switch || spec.extension ? (settings?.[name] ?? spec.default) !== spec.default : true))
+    .map(([name, spec]) => (spec.switch && settings?.[name] === 'on' ? spec.label : spec.switch || spec.extension ? `${spec.label}: ${label(name, spec)}` : label(name, spec)))
     .join(', ');
 }

@@ -2,11 +2,15 @@
 //
 //   inbox (OPFS) -> WAV: read in place by the engine; other formats: decoded
 //   (audio_decode.js) into an OPFS scratch WAV -> engine worker (engine/engine_worker.js)
-//   -> each stem written to OPFS work/<job>/<stem>.wav as it comes -> blob: URLs
-//   of those files -> service worker (which downloads them; only it may call
-//   chrome.downloads, and only a document may create blob: URLs). Nothing the
-//   size of the song is held in memory, except while decoding a compressed file.
-//   A job's OPFS scratch goes when it ends; a crash's is swept when this page starts.
+//   -> each stem written as it comes into the job's library entry, library/<job>/
+//   (lib/library.js; with its play copies and waveform peaks) -> entry.json, which
+//   makes it an entry -> blob: URLs of the stems -> service worker (which downloads
+//   them; only it may call chrome.downloads, and only a document may create blob:
+//   URLs). Nothing the size of the song is held in memory, except while decoding a
+//   compressed file. A job's OPFS scratch (work/<job>/) goes when it ends; a crash's,
+//   and a crash's unfinished library entry, are swept when this page starts.
+//   The library's own requests (list, remove, clear) are answered here; exports
+//   (zip, the mix you hear) are made by exports.js.
 //
 // It takes sw:* messages from the service worker and answers with offscreen:*; it
 // sends the engine worker offscreen:separate and hears engine:* (lib/messages.js).
@@ -17,6 +21,8 @@ import { unexpected } from '../lib/messages.js';
 import * as inbox from '../lib/inbox.js';
 import { decodeToWavFile, sniff, DecodeError } from './audio_decode.js';
 import * as opfs from '../lib/opfs.js';
+import * as library from '../lib/library.js';
+import { exporter } from './exports.js';
 import { startRecording, stopRecording, isRecording } from './tab_recorder.js';
 
 const IDLE_MS = 5 * 60 * 1000;
@@ -35,7 +41,8 @@ let worker = null; // the engine, kept warm between jobs
 let idleTimer = null;
 // One job at a time; the first waits for the sweep of scratch a crash left behind
 // (no job can be running when this page starts).
-let queue = opfs.sweepWork();
+const swept = opfs.sweepWork().then(library.sweepUnfinished);
+let queue = swept;
 const jobs = new Map(); // id -> {cancel: Int32Array, urls: [], crash}
 const cancelledEarly = new Set(); // cancelled before their 'run' arrived
 
@@ -97,7 +104,8 @@ async function run(job) {
   if (cancelledEarly.delete(job.id)) Atomics.store(cancel, 0, 1);
   const cancelled = () => Atomics.load(cancel, 0) !== 0;
   const cancelledError = () => Object.assign(new Error('cancelled'), { cancelled: true });
-  const work = opfs.jobDir(job.id);
+  const work = opfs.jobDir(job.id); // scratch
+  const entryDir = library.entryDir(job.id); // the stems
   try {
     await tell({ type: 'offscreen:stage', id: job.id, stage: 'decoding' });
     const file = await inbox.get(job.key).catch(() => {
@@ -106,6 +114,7 @@ async function run(job) {
     const kind = sniff(new Uint8Array(await file.slice(0, 12).arrayBuffer()));
     if (kind === 'empty') throw new DecodeError('This file is empty (0 bytes): there is no audio to separate.');
     await opfs.dir(work, true);
+    await opfs.dir(entryDir, true);
     let input = `inbox/${job.key}`; // a WAV is read in place, a window at a time
     let decode = 'none (WAV read in place)';
     if (kind !== 'wav') {
@@ -126,24 +135,27 @@ async function run(job) {
     }
     // The stems are complete: the song's copies are no longer needed.
     await inbox.remove(job.key);
-    await opfs.remove(`${work}/input.wav`);
+    await opfs.remove(work);
+    const entry = await libraryEntry(job, outcome.result);
+    // In the library now; past the size limit the oldest entries go (never this one).
+    const shelf = await libraryState(limitBytes(job.settings));
     const files = [];
-    for (const { stem, path } of outcome.result.files) {
-      const f = await (await opfs.fileHandle(path)).getFile();
-      if (f.size === 0) throw new Error(`the ${stem} stem is empty`);
+    for (const { stem, file } of job.settings.save === 'off' ? [] : entry.files) {
+      const f = await library.entryFile(job.id, file);
       // A slice keeps the file's disk backing; the type keeps Chromium from renaming bass.mid
       // to bass.txt (OPFS files of an unknown extension come typeless, then are sniffed as text).
-      const typed = path.endsWith('.mid') ? f.slice(0, f.size, 'audio/midi') : f;
+      const typed = file.endsWith('.mid') ? f.slice(0, f.size, 'audio/midi') : f;
       const url = URL.createObjectURL(typed); // backed by the file on disk, not by memory
       state.urls.push(url);
-      files.push({ stem, file: path.split('/').pop(), url, bytes: f.size });
+      files.push({ stem, file, url, bytes: f.size });
     }
     const { stems, frames, warnings } = outcome.result;
-    await tell({ type: 'offscreen:finished', id: job.id, files, result: { stems, frames, warnings }, timings: { ...outcome.timings, decode } });
+    await tell({ type: 'offscreen:finished', id: job.id, files, result: { stems, frames, warnings }, timings: { ...outcome.timings, decode }, library: shelf });
   } catch (e) {
     await inbox.remove(job.key);
     releaseUrls(job.id);
-    await opfs.remove(work); // no partial stems stay behind
+    await opfs.remove(work);
+    await library.removeEntry(job.id); // no partial stems stay behind
     const wasCancelled = Boolean(e?.cancelled) || cancelled();
     if (!wasCancelled) console.error(e);
     // After a failure inside the engine (out of memory, say) its Python or
@@ -215,9 +227,68 @@ function separateFile(job, input, work, state) {
     w.addEventListener('message', onMessage);
     watch();
     const song = songName(job.name); // for the stems' tags
-    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: work, settings: job.settings, gpu: job.gpu, song, cancel: state.cancel });
+    w.postMessage({ type: 'offscreen:separate', id: job.id, input, outDir: library.entryDir(job.id), scratchDir: work, settings: job.settings, gpu: job.gpu, song, cancel: state.cancel });
   });
 }
+
+// ------------------------------------------------------------------ the library
+
+// The finished job's entry.json, written last: the files are all there and complete.
+async function libraryEntry(job, result) {
+  const files = [];
+  for (const { stem, path, midi } of result.files) {
+    const file = path.slice(library.entryDir(job.id).length + 1);
+    const f = await library.entryFile(job.id, file);
+    if (f.size === 0) throw new Error(`the ${stem} stem is empty`);
+    files.push({ stem, file, bytes: f.size, ...(midi ? { midi: true } : {}) });
+  }
+  const extra = [...Object.values(result.play), ...Object.values(result.peaks.files)];
+  let bytes = files.reduce((sum, f) => sum + f.bytes, 0);
+  for (const path of extra) if (!files.some((f) => f.file === path)) bytes += (await library.entryFile(job.id, path)).size;
+  const entry = {
+    version: library.VERSION,
+    id: job.id,
+    name: songName(job.name),
+    created: Date.now(),
+    source: job.source === 'tab' ? 'tab' : 'file',
+    settings: job.settings,
+    sampleRate: result.sampleRate,
+    frames: result.frames,
+    stems: result.stems,
+    files,
+    play: result.play,
+    peaks: result.peaks,
+    bytes,
+  };
+  await library.writeEntry(entry);
+  return entry;
+}
+
+const GB = 1024 ** 3;
+const limitBytes = (settings) => Number(settings?.library) * GB || undefined;
+
+// The library's entries and size, the oldest removed first to fit `limit` bytes when given.
+async function libraryState(limit) {
+  let entries = await library.listEntries();
+  const removed = [];
+  if (limit) {
+    for (const old of library.overLimit(entries, limit)) {
+      await library.removeEntry(old.id);
+      removed.push({ name: old.name, bytes: old.bytes });
+    }
+    if (removed.length) entries = await library.listEntries();
+  }
+  return { entries: entries.map(library.summary), bytes: entries.reduce((sum, e) => sum + e.bytes, 0), removed };
+}
+
+// Every entry goes; with no job running, every byte of the library folder too (a
+// running job's unfinished entry stays: its files are open).
+async function clearLibrary() {
+  for (const e of await library.listEntries()) await library.removeEntry(e.id);
+  if (jobs.size === 0) await library.clear();
+}
+
+const exports = exporter({ engineWorker, tell });
 
 function releaseUrls(id) {
   const state = jobs.get(id);
@@ -243,10 +314,21 @@ runtime.onMessage((msg) => {
       return { ok: true, found: Boolean(state) };
     }
     case 'sw:release':
-      // The downloads are complete (or cancelled): the stems' files can go.
+      // The downloads are complete (or cancelled): the library keeps the files.
       releaseUrls(msg.id);
       jobs.delete(msg.id);
-      return opfs.remove(opfs.jobDir(msg.id)).then(() => ({ ok: true }));
+      return { ok: true };
+    case 'sw:library-list':
+      return swept.then(() => libraryState(msg.limit));
+    case 'sw:library-remove':
+      return library.removeEntry(msg.id).then(() => libraryState());
+    case 'sw:library-clear':
+      return clearLibrary().then(() => libraryState());
+    case 'sw:export-make':
+      exports.make(msg);
+      return { ok: true };
+    case 'sw:export-release':
+      return exports.release(msg.request).then(() => ({ ok: true }));
     // Tab capture (tab_recorder.js): the recording reports its level and its end,
     // whatever caused it.
     case 'sw:capture-start':

@@ -2,9 +2,11 @@
 // lib/inbox.js) and tells the service worker their keys and the chosen settings; it
 // shows the jobs the service worker reports. Closing it stops nothing: the jobs run
 // in the offscreen document and their state lives with the service worker.
-// It talks to the service worker alone: popup:* out, sw:* in (lib/messages.js).
+// It talks to the service worker alone: popup:* out, sw:* in (lib/messages.js). It lists
+// the library (the songs kept to listen to) that the service worker reports, with Listen
+// (the player, in a tab) and Remove.
 
-import { runtime, features } from '../lib/platform.js';
+import { runtime, features, storage } from '../lib/platform.js';
 import * as inbox from '../lib/inbox.js';
 import { unexpected } from '../lib/messages.js';
 import { loadSchema, describe } from '../lib/settings.js';
@@ -15,6 +17,11 @@ let chosen = []; // File objects not yet started
 let port = null;
 let jobs = [];
 let schema = null; // the job settings' schema, once loaded
+let shelf = { entries: [], bytes: 0 }; // the library, as the service worker last said
+let shelfLimit = 0;
+let shelfNotice = '';
+// The extension's own settings (not a job's) are remembered from one popup to the next.
+const REMEMBERED = ['save', 'library'];
 
 // ------------------------------------------------------------------ service worker link
 
@@ -35,6 +42,13 @@ function connect() {
         break;
       case 'sw:capture-level':
         capturePanel.level(msg.level);
+        break;
+      case 'sw:library':
+        shelf = msg.library;
+        shelfLimit = msg.limit;
+        shelfNotice = msg.notice;
+        renderLibrary();
+        render();
         break;
       default:
         unexpected('popup', msg);
@@ -85,6 +99,24 @@ function renderSettings() {
       select.append(...spec.choices.map((c) => new Option(c.label, c.value, c.value === spec.default, c.value === spec.default)));
       el.replaceChildren(`${spec.label} `, select);
     }
+  }
+}
+
+// The remembered settings shown as chosen, and kept when changed; a smaller library trims it at once.
+async function rememberSettings() {
+  const saved = await storage.get('settings', {});
+  for (const name of REMEMBERED) {
+    const control = document.getElementById(name);
+    if (!control || saved[name] === undefined || !schema[name].choices.some((c) => c.value === saved[name])) continue;
+    if (schema[name].switch) control.checked = saved[name] === 'on';
+    else control.value = saved[name];
+  }
+  for (const name of REMEMBERED) {
+    document.getElementById(name)?.addEventListener('change', async () => {
+      const now = chosenSettings();
+      await storage.set('settings', { ...(await storage.get('settings', {})), ...Object.fromEntries(REMEMBERED.map((n) => [n, now[n]])) });
+      if (name === 'library') send({ type: 'popup:library-limit', limit: now.library });
+    });
   }
 }
 
@@ -200,7 +232,7 @@ function statusText(job) {
     case 'saving':
       return 'Saving';
     case 'done':
-      return `Saved to Downloads/Demixer/${job.folder}/`;
+      return job.folder ? `Saved to Downloads/Demixer/${job.folder}/` : 'Done: in the library (not saved to Downloads)';
     case 'cancelled':
       return 'Cancelled';
     case 'interrupted':
@@ -280,7 +312,8 @@ function jobView(job) {
     again.addEventListener('click', () => send({ type: 'popup:retry', id: job.id }));
     actions.append(again);
   }
-  if (job.status === 'done') {
+  if (job.status === 'done' && inLibrary(job.id)) actions.append(listenButton(job.id));
+  if (job.status === 'done' && job.folder) {
     const show = document.createElement('button');
     show.className = 'show';
     show.textContent = 'Open folder';
@@ -303,6 +336,7 @@ function render() {
       const fresh = jobView(job);
       const li = old.get(job.id);
       if (!li || li.dataset.status !== fresh.dataset.status) return fresh;
+      if (Boolean(li.querySelector('.listen')) !== Boolean(fresh.querySelector('.listen'))) return fresh;
       for (const part of ['.status', '.eta', '.warnings']) {
         const a = li.querySelector(part);
         const b = fresh.querySelector(part);
@@ -325,11 +359,84 @@ function render() {
   $('clear').hidden = !jobs.some((j) => ['done', 'failed', 'cancelled', 'interrupted'].includes(j.status));
 }
 
+// ------------------------------------------------------------------ the library
+
+const inLibrary = (id) => shelf.entries.some((e) => e.id === id);
+
+function listenButton(id) {
+  const b = document.createElement('button');
+  b.className = 'listen';
+  b.textContent = 'Listen';
+  b.addEventListener('click', () => send({ type: 'popup:listen', id }));
+  return b;
+}
+
+function megabytes(bytes) {
+  if (bytes >= 1024 ** 3) return `${Number((bytes / 1024 ** 3).toFixed(1))} GB`;
+  if (bytes === 0) return '0 MB';
+  return `${Math.max(0.1, bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0)} MB`;
+}
+
+const clock = (seconds) => `${Math.floor(seconds / 60)}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
+
+function entryView(e) {
+  const li = document.createElement('li');
+  li.dataset.id = e.id;
+  li.dataset.name = e.name;
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = e.name;
+  title.title = `${e.name} - ${describe(schema, e.settings)}`;
+  const about = document.createElement('div');
+  about.className = 'about';
+  const when = new Date(e.created).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  about.textContent = `${clock(e.frames / e.sampleRate)} · ${e.stems.length} stems · ${megabytes(e.bytes)} · ${e.source === 'tab' ? 'from a tab' : 'from a file'} · ${when}`;
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  const remove = document.createElement('button');
+  remove.className = 'remove';
+  remove.textContent = 'Remove';
+  remove.title = 'Remove this song from the library (saved files in Downloads stay)';
+  remove.addEventListener('click', () => send({ type: 'popup:library-remove', id: e.id }));
+  actions.append(listenButton(e.id), remove);
+  li.append(title, actions, about);
+  return li;
+}
+
+async function renderLibrary() {
+  $('library-list').replaceChildren(...shelf.entries.map(entryView));
+  const n = shelf.entries.length;
+  const over = shelfLimit && shelf.bytes > shelfLimit ? ' (over the limit: only the newest song is kept past it)' : '';
+  let usage = `${n === 0 ? 'No songs' : n === 1 ? '1 song' : `${n} songs`} · ${megabytes(shelf.bytes)} of ${megabytes(shelfLimit)}${over}`;
+  try {
+    const { usage: used, quota } = await navigator.storage.estimate();
+    usage += ` · browser storage for Demixer: ${megabytes(used)} used of ${megabytes(quota)}`;
+  } catch {
+    /* no estimate in this browser */
+  }
+  $('library-usage').textContent = usage;
+  $('library-notice').hidden = !shelfNotice;
+  $('library-notice').textContent = shelfNotice;
+  $('library-clear').hidden = n === 0;
+  $('library-clear').textContent = 'Clear library';
+  delete $('library-clear').dataset.armed;
+}
+
 // ------------------------------------------------------------------ wiring
 
 $('files').addEventListener('change', (e) => add(e.target.files));
 $('start').addEventListener('click', start);
 $('clear').addEventListener('click', () => send({ type: 'popup:clear' }));
+// Two clicks: the first asks, the second removes every song.
+$('library-clear').addEventListener('click', (e) => {
+  const b = e.currentTarget;
+  if (b.dataset.armed === undefined) {
+    b.dataset.armed = '';
+    b.textContent = `Remove all ${shelf.entries.length} songs? Click again`;
+    return;
+  }
+  send({ type: 'popup:library-clear' });
+});
 
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => {
@@ -354,6 +461,7 @@ loadSchema().then(
   async (loaded) => {
     schema = loaded;
     renderSettings();
+    await rememberSettings();
     await hideUnencodable();
     connect();
     capturePanel.init({ send, settings: chosenSettings });

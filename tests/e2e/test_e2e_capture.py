@@ -114,7 +114,7 @@ def test_capture_a_playing_tab(capture_browser, music, lithium, tmp_path):
     jobs.click("#capture-stop")
     row = wait_until(lambda: job_named(jobs, "Lithium practice page - "), 30, "the capture's job")
     name = row["name"]
-    assert job_settings(jobs, name) == {"stems": "four", "format": "wav16", "preset": "balanced", "clip": "clamp", "midi": "off", "gpu": "auto"}
+    assert job_settings(jobs, name) == {"stems": "four", "format": "wav16", "preset": "balanced", "clip": "clamp", "midi": "off", "gpu": "auto", "save": "on", "library": "2"}
     assert jobs.evaluate("chrome.action.getBadgeText({})") == ""
     recorded = None
     for data in inbox_files(jobs).values():
@@ -231,7 +231,7 @@ def test_a_tab_closed_during_capture_keeps_the_recording(capture_browser, music,
     jobs.select_option("#clip", "clamp")
     jobs.click("#kept-separate")
     row = wait_until(lambda: job_named(jobs, "Closing page - "), 30, "the job")
-    assert job_settings(jobs, row["name"]) == {"stems": "two", "format": "wav16", "preset": "balanced", "clip": "clamp", "midi": "off", "gpu": "auto"}
+    assert job_settings(jobs, row["name"]) == {"stems": "two", "format": "wav16", "preset": "balanced", "clip": "clamp", "midi": "off", "gpu": "auto", "save": "on", "library": "2"}
     row = wait_for_job(jobs, row["name"], {"done", "failed", "cancelled"}, JOB_TIMEOUT)
     assert row["status"] == "done", row["text"]
     paths = wait_for_files(browser.downloads / "Demixer" / row["name"], ["vocals.wav", "instrumental.wav"], 30)

@@ -52,6 +52,21 @@ test('a job goes running → saving → done as its downloads complete', () => {
   assert.deepEqual([job.status, job.folder, job.finished], ['done', 'song', 9600]);
 });
 
+test('a job set not to save to Downloads is done once its stems are in the library', () => {
+  const list = [];
+  jobs.enqueue(list, [{ key: 'k', name: 'song.mp3', size: 1 }], { stems: 'four', save: 'off' }, 0, () => 'id-1');
+  const job = jobs.nextToRun(list, 0);
+  assert.equal(job.source, 'file');
+  assert.equal(jobs.finish(list, { id: job.id, result: { frames: 10 } }, 50), 'release');
+  assert.deepEqual([job.status, job.stage, job.folder, job.finished], ['done', 'done', null, 50]);
+});
+
+test('a tab capture is a job whose source says so', () => {
+  const list = [];
+  jobs.enqueue(list, [{ key: 'k', name: 'Tab', size: 0, source: 'tab' }], { stems: 'four' }, 0, () => 'id-2');
+  assert.equal(list[0].source, 'tab');
+});
+
 test('a download that breaks fails the job, naming the file', () => {
   const list = queue(['song']);
   const job = jobs.nextToRun(list, 0);

@@ -50,7 +50,7 @@ def test_pycore_is_imported_from_files_the_importer_fetched(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(report["file"]) == root / "pycore" / "settings.py", report["file"]
-    assert report["defaults"] == {"stems": "four", "preset": "balanced", "format": "wav16", "clip": "rescale", "midi": "off", "gpu": "auto"}
+    assert report["defaults"] == {"stems": "four", "preset": "balanced", "format": "wav16", "clip": "rescale", "midi": "off", "gpu": "auto", "save": "on", "library": "2"}
     urls = report["fetched"]
     assert "bundle://root/pycore/__init__.py" in urls and "bundle://root/pycore/separate.py" in urls, urls
     assert len(urls) == len(set(urls)), f"a module was fetched twice: {urls}"
