@@ -198,7 +198,8 @@ def _level_messages(notes: list[str], report: dict[str, StemLevel], full_scale: 
     peaks = ", ".join(f"{s}: peaks reached {level.peak_dbfs:+.1f} dBFS" for s, level in over.items())
     gain = next(iter(report.values())).gain
     if gain != 1.0:
-        out.append(f"{peaks}; all stems lowered by {-20 * math.log10(gain):.1f} dB so none clips")
+        what = "all stems lowered" if len(report) > 1 else "lowered"  # the mix is one file
+        out.append(f"{peaks}; {what} by {-20 * math.log10(gain):.1f} dB so none clips")
     elif lossless_float:
         out.append(f"{peaks}; kept as they are in the float output (no clipping)")
     for s, level in report.items():

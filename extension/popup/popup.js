@@ -389,8 +389,9 @@ function entryView(e) {
   title.title = `${e.name} - ${describe(schema, e.settings)}`;
   const about = document.createElement('div');
   about.className = 'about';
-  const when = new Date(e.created).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  about.textContent = `${clock(e.frames / e.sampleRate)} · ${e.stems.length} stems · ${megabytes(e.bytes)} · ${e.source === 'tab' ? 'from a tab' : 'from a file'} · ${when}`;
+  const when = new Date(e.created).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  about.textContent = `${clock(e.frames / e.sampleRate)} · ${e.stems.length} stems · ${megabytes(e.bytes)} · ${e.source === 'tab' ? 'a tab' : 'a file'} · ${when}`;
+  about.title = `${e.source === 'tab' ? 'Captured from a tab' : 'From a file'}, ${new Date(e.created).toLocaleString()}`;
   const actions = document.createElement('div');
   actions.className = 'actions';
   const remove = document.createElement('button');

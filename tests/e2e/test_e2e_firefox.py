@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import soundfile as sf
 from support.audio import check_stems, load_clip, mixture, native_stems, write_song
 from support.firefox import (
     FirefoxWithAddon,
@@ -49,11 +50,18 @@ def test_four_stems_in_firefox(firefox_bundle, lithium, tmp_path):
         paths = wait_for_downloads(folder, [f"{s}.wav" for s in STEMS], 60)
         assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.wav" for s in STEMS)
         stems = check_stems(paths, len(mix), "PCM_16")
+        mix_of_vocals = listen_in_firefox(ff, "Lithium in Firefox")
     except BaseException:
         print((ff.root / "firefox.log").read_text(errors="replace")[-6000:])
         raise
     finally:
         ff.close()
+
+    # The player's "mix you hear" with the vocals soloed is the vocals stem.
+    assert mix_of_vocals.shape == stems["vocals"].shape
+    score = sdr(stems["vocals"], mix_of_vocals)
+    print(f"Firefox: the mix with the vocals soloed against the vocals stem: {score:.1f} dB")
+    assert score >= 60, score
 
     browser_scores = {s: sdr(clip[s], stems[s]) for s in STEMS}
     native_scores = {s: sdr(clip[s], audio) for s, audio in native_stems(song, tmp_path / "native").items()}
@@ -63,6 +71,40 @@ def test_four_stems_in_firefox(firefox_bundle, lithium, tmp_path):
     for s in STEMS:
         assert abs(browser_scores[s] - native_scores[s]) <= 0.1, (s, browser_scores, native_scores)
     assert np.mean(list(native_scores.values())) > 9.0, native_scores  # both really separate
+
+
+def listen_in_firefox(ff: FirefoxWithAddon, name: str) -> np.ndarray:
+    """The finished job is in the library: the popup lists it with Listen; the player opens on it, plays,
+    and saves the mix heard with the vocals soloed (float WAV), which is returned."""
+    library = json.loads(ff.evaluate("browser.storage.local.get('library').then((got) => JSON.stringify(got.library))"))
+    entry = next(e for e in library["entries"] if e["name"] == name)
+    deadline = time.monotonic() + 20
+    while ff.evaluate(f"document.querySelector('#library-list li[data-id=\"{entry['id']}\"] button.listen') === null", await_promise=False):
+        assert time.monotonic() < deadline, "the popup does not list the song in its library"
+        time.sleep(0.2)
+    ff.bidi.send("browsingContext.navigate", {"context": ff.context, "url": ff.origin + f"player/player.html?id={entry['id']}", "wait": "complete"})
+    while ff.evaluate("document.body.dataset.ready ?? ''", await_promise=False) != "true":
+        assert time.monotonic() < deadline + 20, ff.evaluate("document.querySelector('#status').textContent", await_promise=False)
+        time.sleep(0.2)
+    assert ff.evaluate("document.querySelectorAll('#rows .row').length", await_promise=False) == len(STEMS)
+    ff.evaluate("""(() => {
+        document.querySelector('[data-stem="vocals"] button.solo').click();
+        const menu = document.querySelector('#mix-format');
+        menu.value = 'float32';
+        menu.dispatchEvent(new Event('change'));
+        document.querySelector('#save-mix').click();
+    })()""", await_promise=False, user_activation=True)
+    assert json.loads(ff.evaluate("JSON.stringify(window.demixerPlayer.gains)", await_promise=False)) == {"drums": 0, "bass": 0, "other": 0, "vocals": 1}
+    while not ff.evaluate("/Saved to|Could not|failed/i.test(document.querySelector('#status').textContent)", await_promise=False):
+        assert time.monotonic() < deadline + 200, ff.evaluate("document.querySelector('#status').textContent", await_promise=False)
+        time.sleep(0.5)
+    status = ff.evaluate("document.querySelector('#status').textContent", await_promise=False)
+    assert "Saved to" in status, status
+    saved = [p for p in (ff.downloads / "Demixer").glob(f"{name} (*).wav") if not p.name.endswith(".part")]
+    assert len(saved) == 1, saved
+    audio, rate = sf.read(str(saved[0]), dtype="float64", always_2d=True)
+    assert rate == 44100
+    return audio
 
 
 def test_cancel_in_firefox_stops_the_engine_and_the_next_job_runs(firefox_bundle, lithium, tmp_path):

@@ -115,7 +115,7 @@ def test_a_finished_job_is_an_entry_of_the_library(browser, popup, finished):
     row = popup.locator(f'#library-list li[data-id="{finished["id"]}"]')
     row.wait_for(timeout=10_000)
     text = row.inner_text()
-    assert "Lithium library" in text and "0:06" in text and "4 stems" in text and "from a file" in text, text
+    assert "Lithium library" in text and "0:06" in text and "4 stems" in text and "a file" in text, text
     assert "of 2 GB" in popup.inner_text("#library-usage")
     assert popup.locator(f'#jobs li.job[data-id="{finished["id"]}"] button.listen').count() == 1
     with browser.context.expect_page() as opened:

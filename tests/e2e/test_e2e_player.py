@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pytest
 from support.audio import load_clip
 from support.chromium import EXTENSION_ID, ExtensionBrowser
 from support.library import PEAKS_BIN, wav_bytes, write_entry, write_long_entry
+from support.processes import memory_mb, player_process
 
 PLAYER = f"chrome-extension://{EXTENSION_ID}/player/player.html"
 STEMS = ("drums", "bass", "other", "vocals")
@@ -151,63 +151,6 @@ STRETCH_CHECK_JS = """async ([entry, seconds]) => {
   });
   return { diff, channels };
 }"""
-
-
-# ---------------------------------------------------------------- the page's process
-
-
-def _extension_renderers() -> list[int]:
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"--type=renderer" in cmd and b"--extension-process" in cmd:
-            pids.append(int(pid))
-    return pids
-
-
-def _threads(pid: int) -> dict[int, str]:
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            out[int(tid)] = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-        except OSError:
-            pass
-    return out
-
-
-def player_process(profile: Path) -> int:
-    """The renderer of the player page: the one of this browser's extension renderers that
-    runs an AudioWorklet thread ("Realtime AudioW...", 15 characters of it in comm)."""
-    mine = [p for p in _extension_renderers() if str(profile).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
-    with_worklet = [p for p in mine if any(name.startswith("Realtime AudioW") for name in _threads(p).values())]
-    assert len(with_worklet) == 1, (mine, {p: sorted(set(_threads(p).values())) for p in mine})
-    return with_worklet[0]
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", rollup, re.MULTILINE)}
-    return {"pss": kb["Pss"] / 1024, "rss": kb["Rss"] / 1024, "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024}
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(the whole process, its AudioWorklet thread): user + system CPU seconds so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def of(stat: str) -> float:
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    total = of(Path(f"/proc/{pid}/stat").read_text())
-    worklet = sum(
-        of(Path(f"/proc/{pid}/task/{tid}/stat").read_text()) for tid, name in _threads(pid).items() if name.startswith("Realtime AudioW")
-    )
-    return total, worklet
 
 
 # ---------------------------------------------------------------- tests
@@ -667,29 +610,6 @@ def test_an_hour_long_song_plays_and_seeks_in_bounded_memory(player_browser, lit
     assert stats["segments"] <= 12, stats
     assert metrics["JSHeapUsedSize"] < 50e6, metrics["JSHeapUsedSize"]
     assert page.errors == []
-    page.close()
-
-
-def test_cpu_of_four_stems_through_the_stretch(player_browser, lithium_entry):
-    """Not a limit: what playing four stems at 100 % costs, printed (the renderer, its worklet)."""
-    page = open_player(player_browser, "lithium")
-    pid = player_process(player_browser.profile)
-    page.keyboard.press("Space")
-    time.sleep(1)
-    c0, w0, t0 = *cpu_seconds(pid), time.monotonic()
-    time.sleep(8)
-    c1, w1, t1 = *cpu_seconds(pid), time.monotonic()
-    page.keyboard.press("Space")
-    time.sleep(2.5)  # paused: the context is suspended after 1.5 s
-    c2, w2, t2 = *cpu_seconds(pid), time.monotonic()
-    time.sleep(4)
-    c3, w3, t3 = *cpu_seconds(pid), time.monotonic()
-    wall, idle = t1 - t0, t3 - t2
-    print(f"\nplaying 4 stems at 100 %: the renderer {100 * (c1 - c0) / wall:.0f} % of a core, "
-          f"of which the AudioWorklet thread {100 * (w1 - w0) / wall:.0f} %; "
-          f"paused: {100 * (c3 - c2) / idle:.0f} % ({100 * (w3 - w2) / idle:.0f} % in the worklet)")
-    assert (w1 - w0) / wall < 0.9  # it keeps up in real time on one core
-    assert state(page)["stats"]["state"] == "suspended"
     page.close()
 
 
