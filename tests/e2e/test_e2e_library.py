@@ -142,6 +142,11 @@ def export(player, kind: str, **extra) -> str:
         player.click("#save-mix")
     elif kind == "zip":
         player.click("#save-zip")
+    elif kind == "folder":
+        player.click("#save-folder")
+    elif kind == "stem":
+        player.select_option("#stem-pick", extra["stem"])
+        player.click("#save-stem")
     else:
         raise ValueError(kind)
     player.wait_for_function(
@@ -212,6 +217,24 @@ def test_the_zip_holds_every_stem_as_the_folder_has_it(browser, finished):
             assert z.read(f"Lithium library/{stem}.wav") == (finished["folder"] / f"{stem}.wav").read_bytes(), stem
 
 
+def test_the_stems_saved_again_are_the_folders(browser, finished):
+    """Save stems makes a new folder (the first is never overwritten); Save stem one file beside it."""
+    player = open_player(browser, finished["id"])
+    try:
+        status = export(player, "folder")
+        assert "Downloads/Demixer/Lithium library (2)/" in status, status
+        again = browser.downloads / "Demixer" / "Lithium library (2)"
+        wait_for(lambda: all((again / f"{s}.wav").is_file() for s in STEMS), 60, "the folder saved again")
+        for stem in STEMS:
+            assert (again / f"{stem}.wav").read_bytes() == (finished["folder"] / f"{stem}.wav").read_bytes(), stem
+        before = set((browser.downloads / "Demixer").glob("*"))
+        export(player, "stem", stem="bass")
+        one = downloaded(browser, "Lithium library (bass)*.wav", before)
+        assert one.read_bytes() == (finished["folder"] / "bass.wav").read_bytes()
+    finally:
+        player.close()
+
+
 def write_fake_entry(page, entry_id: str, name: str, created: int, size: int) -> None:
     """An entry written straight into the library's format, its one stem `size` bytes of zeros."""
     page.evaluate(
@@ -272,3 +295,33 @@ def test_the_size_limit_removes_the_oldest_entry_and_says_so(browser, popup, lit
     assert popup.locator(f'#library-list li[data-name="Lithium kept"]').count() == 1
     assert not [k for k in opfs_files(popup) if k.startswith("library/old-entry-2/")]
     popup.select_option("#library", "2")  # back to the default for the tests that follow
+
+
+def test_clearing_the_library_removes_every_byte(browser, popup):
+    assert popup.locator("#library-list li").count() > 0
+    popup.click("#library-clear")
+    assert "Click again" in popup.inner_text("#library-clear")  # it asks first
+    popup.click("#library-clear")
+    popup.wait_for_function("() => document.querySelectorAll('#library-list li').length === 0", timeout=20_000)
+    assert [k for k in opfs_files(popup) if k.startswith("library/")] == []
+    assert popup.evaluate("() => chrome.storage.local.get('library')")["library"]["entries"] == []
+    assert "No songs" in popup.inner_text("#library-usage")
+
+
+def test_the_popup_fits_its_width_at_100_and_125_percent(browser, popup):
+    """Nothing runs past the popup's right edge, and no menu or choice wraps, at the default zoom and at 125 %."""
+    for zoom in (1, 1.25):
+        popup.set_viewport_size({"width": round(404 * zoom), "height": 900})
+        popup.evaluate(f"document.body.style.zoom = '{zoom}'")
+        past = popup.evaluate("""() => {
+            const edge = document.body.getBoundingClientRect().right + 1;
+            return [...document.querySelectorAll('body *')].filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > edge)
+              .map((e) => e.tagName + '#' + e.id);
+        }""")
+        assert past == [], (zoom, past)
+        # The stems' choices and the menus' names each hold on one line.
+        heights = popup.evaluate("""() => [...document.querySelectorAll('fieldset label, .menu, .switch')]
+            .map((e) => [e.textContent.trim(), e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight || 16)])""")
+        tall = [(text, h) for text, h in heights if h > 2.2]
+        assert tall == [], (zoom, tall)
+    popup.evaluate("document.body.style.zoom = ''")
