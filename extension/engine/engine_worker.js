@@ -193,6 +193,37 @@ function toPlain(result) {
 
 // ------------------------------------------------------------ long files
 
+// A format's schema entry (lib/job_settings.json), its encoder ready unless pycore writes it itself (WAV).
+async function formatFor(value) {
+  const format = (await loadSchema()).format.choices.find((c) => c.value === value);
+  if (!format) throw new Error(`unknown format ${value}`);
+  const encoded = format.codec !== 'pcm' && format.codec !== 'float';
+  if (encoded) await encoders.prepare(format);
+  return { format, encoded };
+}
+
+// Sync access handles: plain synchronous reads and writes for Python, and no copy of the
+// file in memory. Each is exclusive, so every one opened is closed by closeAll().
+function syncFiles() {
+  const opened = [];
+  return {
+    async open(path, how) {
+      const f = await openSync(path, how);
+      opened.push(f);
+      return f;
+    },
+    closeAll() {
+      for (const f of opened) {
+        try {
+          f.close();
+        } catch {
+          /* closed already */
+        }
+      }
+    },
+  };
+}
+
 async function separateFile(msg) {
   const { id } = msg;
   const cancel = msg.cancel || new Int32Array(1);
@@ -208,18 +239,8 @@ async function separateFile(msg) {
 
   const stems = eng.layouts[msg.settings.stems];
   if (!stems) throw new Error(`unknown stems choice ${msg.settings.stems}`);
-  const format = (await loadSchema()).format.choices.find((c) => c.value === msg.settings.format);
-  if (!format) throw new Error(`unknown format ${msg.settings.format}`);
-  const encoded = format.codec !== 'pcm' && format.codec !== 'float'; // WAV is written by pycore itself
-  if (encoded) await encoders.prepare(format);
-  // Sync access handles: plain synchronous reads and writes for Python, and no
-  // copy of the file in memory. Each is exclusive, so all are closed below.
-  const opened = [];
-  const open = async (path, how) => {
-    const f = await openSync(path, how);
-    opened.push(f);
-    return f;
-  };
+  const { format, encoded } = await formatFor(msg.settings.format);
+  const { open, closeAll } = syncFiles();
   const t = performance.now();
   const encodeTime = { seconds: 0 };
   const scratchPaths = []; // rescaling's float samples: gone once the stems are written
@@ -351,13 +372,7 @@ async function separateFile(msg) {
     timings.sessions = eng.model.sessions;
     return { result, timings };
   } finally {
-    for (const f of opened) {
-      try {
-        f.close();
-      } catch {
-        /* closed already */
-      }
-    }
+    closeAll();
     for (const path of scratchPaths) await remove(path);
   }
 }
@@ -368,16 +383,8 @@ async function separateFile(msg) {
 // asked, by pycore (pycore/mix.py): the same clip policy and encoders as the stems.
 async function mixFile(msg) {
   const py = await python(() => {});
-  const format = (await loadSchema()).format.choices.find((c) => c.value === msg.format);
-  if (!format) throw new Error(`unknown format ${msg.format}`);
-  const encoded = format.codec !== 'pcm' && format.codec !== 'float';
-  if (encoded) await encoders.prepare(format);
-  const opened = [];
-  const open = async (path, how) => {
-    const f = await openSync(path, how);
-    opened.push(f);
-    return f;
-  };
+  const { format, encoded } = await formatFor(msg.format);
+  const { open, closeAll } = syncFiles();
   const scratch = `${msg.scratchDir}/mix.f32`;
   try {
     const inputs = {};
@@ -392,13 +399,7 @@ async function mixFile(msg) {
     if (result.error) throw Object.assign(new Error(String(result.error)), { input: true });
     return { frames: Number(result.frames), warnings: result.warnings || [] };
   } finally {
-    for (const f of opened) {
-      try {
-        f.close();
-      } catch {
-        /* closed already */
-      }
-    }
+    closeAll();
     await remove(scratch);
   }
 }

@@ -295,6 +295,18 @@ function timeAt(wave, clientX) {
   return (Math.max(0, Math.min(clientX - r.left, r.width)) / r.width) * length();
 }
 
+// A mute or solo button: a toggle whose state is in aria-pressed.
+function toggleButton(className, text, label, title) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.setAttribute('aria-pressed', 'false');
+  b.title = title;
+  return b;
+}
+
 function makeRow(name, i) {
   const row = document.createElement('div');
   row.className = 'row';
@@ -307,20 +319,8 @@ function makeRow(name, i) {
   const dbLabel = document.createElement('small');
   dbLabel.textContent = dbText(0);
   label.append(dbLabel);
-  const muteB = document.createElement('button');
-  muteB.type = 'button';
-  muteB.className = 'mute';
-  muteB.textContent = 'M';
-  muteB.setAttribute('aria-label', `Mute ${name}`);
-  muteB.setAttribute('aria-pressed', 'false');
-  muteB.title = `Mute ${name} (M with the pointer over the row)`;
-  const soloB = document.createElement('button');
-  soloB.type = 'button';
-  soloB.className = 'solo';
-  soloB.textContent = 'S';
-  soloB.setAttribute('aria-label', `Solo ${name}`);
-  soloB.setAttribute('aria-pressed', 'false');
-  soloB.title = `Solo ${name}${i < 9 ? ` (${i + 1})` : ''}; Ctrl/⌘+click adds to the solo`;
+  const muteB = toggleButton('mute', 'M', `Mute ${name}`, `Mute ${name} (M with the pointer over the row)`);
+  const soloB = toggleButton('solo', 'S', `Solo ${name}`, `Solo ${name}${i < 9 ? ` (${i + 1})` : ''}; Ctrl/⌘+click adds to the solo`);
   const fader = document.createElement('input');
   fader.type = 'range';
   fader.className = 'fader';

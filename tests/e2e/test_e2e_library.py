@@ -292,7 +292,7 @@ def test_the_size_limit_removes_the_oldest_entry_and_says_so(browser, popup, lit
     assert not (browser.downloads / "Demixer" / "Lithium kept").exists()
     popup.wait_for_function("() => document.querySelector('#library-notice').textContent.includes('Another old song')", timeout=30_000)
     assert popup.locator('#library-list li[data-id="old-entry-2"]').count() == 0
-    assert popup.locator(f'#library-list li[data-name="Lithium kept"]').count() == 1
+    assert popup.locator('#library-list li[data-name="Lithium kept"]').count() == 1
     assert not [k for k in opfs_files(popup) if k.startswith("library/old-entry-2/")]
     popup.select_option("#library", "2")  # back to the default for the tests that follow
 
