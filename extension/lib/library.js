@@ -77,17 +77,22 @@ export async function listEntries() {
 export const removeEntry = (id) => opfs.remove(entryDir(id));
 export const clear = () => opfs.remove(LIBRARY);
 
-// Folders of entries a crash left without entry.json: no job is running when this runs.
-export async function sweepUnfinished() {
+// The ids of every folder in the library, complete entries or not.
+export async function folders() {
   let root;
   try {
     root = await opfs.dir(LIBRARY);
   } catch {
-    return;
+    return [];
   }
   const names = [];
   for await (const [name, handle] of root.entries()) if (handle.kind === 'directory') names.push(name);
-  for (const name of names) {
+  return names;
+}
+
+// Folders of entries a crash left without entry.json: no job is running when this runs.
+export async function sweepUnfinished() {
+  for (const name of await folders()) {
     try {
       await readEntry(name);
     } catch {

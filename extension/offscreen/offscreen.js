@@ -44,6 +44,7 @@ let idleTimer = null;
 const swept = opfs.sweepWork().then(library.sweepUnfinished);
 let queue = swept;
 const jobs = new Map(); // id -> {cancel: Int32Array, urls: [], crash}
+const writing = new Set(); // ids of the jobs whose library entry is being written now
 const cancelledEarly = new Set(); // cancelled before their 'run' arrived
 
 function tell(message) {
@@ -101,6 +102,7 @@ async function run(job) {
   // take longer than that, so say "still working" every few seconds.
   const heartbeat = setInterval(() => tell({ type: 'offscreen:alive', id: job.id }), HEARTBEAT_MS);
   jobs.set(job.id, state);
+  writing.add(job.id);
   if (cancelledEarly.delete(job.id)) Atomics.store(cancel, 0, 1);
   const cancelled = () => Atomics.load(cancel, 0) !== 0;
   const cancelledError = () => Object.assign(new Error('cancelled'), { cancelled: true });
@@ -165,6 +167,7 @@ async function run(job) {
     jobs.delete(job.id);
     await tell({ type: 'offscreen:failed', id: job.id, cancelled: wasCancelled, error: wasCancelled ? 'Cancelled' : plainError(e) });
   } finally {
+    writing.delete(job.id);
     clearInterval(heartbeat);
     armIdleTimer();
   }
@@ -281,11 +284,11 @@ async function libraryState(limit) {
   return { entries: entries.map(library.summary), bytes: entries.reduce((sum, e) => sum + e.bytes, 0), removed };
 }
 
-// Every entry goes; with no job running, every byte of the library folder too (a
-// running job's unfinished entry stays: its files are open).
+// Every byte of the library goes: its entries and any folder a failed removal left, all but
+// the entry a running job is writing (its files are open; it stays only if the job ends well).
 async function clearLibrary() {
-  for (const e of await library.listEntries()) await library.removeEntry(e.id);
-  if (jobs.size === 0) await library.clear();
+  if (writing.size === 0) return library.clear();
+  for (const id of await library.folders()) if (!writing.has(id)) await library.removeEntry(id);
 }
 
 const exports = exporter({ engineWorker, tell });

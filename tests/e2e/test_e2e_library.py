@@ -298,7 +298,7 @@ def test_the_size_limit_removes_the_oldest_entry_and_says_so(browser, popup, lit
 
 
 def test_clearing_the_library_removes_every_byte(browser, popup):
-    assert popup.locator("#library-list li").count() > 0
+    popup.locator("#library-list li").first.wait_for(timeout=20_000)  # the service worker's list has come
     popup.click("#library-clear")
     assert "Click again" in popup.inner_text("#library-clear")  # it asks first
     popup.click("#library-clear")
