@@ -19,6 +19,7 @@ import { loadSchema, normalize } from '../lib/settings.js';
 import { captureControl } from './capture_control.js';
 import * as jobs from './jobs.js';
 import { saver } from './saving.js';
+import { GB, limitBytes } from '../lib/library.js';
 
 const OFFSCREEN = 'offscreen/offscreen.html';
 
@@ -131,14 +132,17 @@ const saving = saver({ downloads, storage, update, fail, release });
 
 // ------------------------------------------------------------------ the library
 
-const GB = 1024 ** 3;
+// The Library size setting, in bytes (remembered by the popup in storage 'settings').
+async function libraryLimit() {
+  const settings = await storage.get('settings', {});
+  return limitBytes(settings.library ?? (await loadSchema()).library.default);
+}
 
 // The offscreen page's answer (a LibraryState) kept and shown; what the size limit
 // removed is said in words until the next removal.
 async function showLibrary(state) {
   if (!state || state.error) throw new Error(state?.error || 'the library did not answer');
-  const settings = await storage.get('settings', {});
-  const limit = Number(settings.library ?? (await loadSchema()).library.default) * GB;
+  const limit = await libraryLimit();
   let notice = await storage.get('libraryNotice', '');
   if (state.removed?.length) {
     const names = state.removed.map((r) => `"${r.name}"`).join(', ');
@@ -156,8 +160,7 @@ async function askLibrary(message) {
 }
 
 async function sendLibrary() {
-  const settings = await storage.get('settings', {});
-  const limit = Number(settings.library ?? (await loadSchema()).library.default) * GB;
+  const limit = await libraryLimit();
   const library = await storage.get('library', null);
   if (library) toPopups({ type: 'sw:library', library, limit, notice: await storage.get('libraryNotice', '') });
   else await askLibrary({ type: 'sw:library-list' });
@@ -294,7 +297,7 @@ async function onPopupMessage(msg) {
       await storage.set('libraryNotice', '');
       return askLibrary({ type: 'sw:library-clear' });
     case 'popup:library-limit':
-      return askLibrary({ type: 'sw:library-list', limit: Number(msg.limit) * GB });
+      return askLibrary({ type: 'sw:library-list', limit: limitBytes(msg.limit) });
     default:
       unexpected('service worker (from the popup)', msg);
   }

@@ -29,6 +29,10 @@ export const PEAKS_BIN = 1024;
 export const PLAY_DIR = 'play';
 export const PEAKS_DIR = 'peaks';
 
+export const GB = 1024 ** 3;
+// The Library size setting's value (pycore/settings.py: "1", "2", ... GB) in bytes.
+export const limitBytes = (value) => Number(value) * GB;
+
 export const entryDir = (id) => `${LIBRARY}/${id}`;
 export const playPath = (stem) => `${PLAY_DIR}/${stem}.wav`;
 export const peaksPath = (stem) => `${PEAKS_DIR}/${stem}.peaks`;
@@ -40,8 +44,8 @@ export async function readEntry(id) {
   return entry;
 }
 
-// entry.json is the commit: written whole (to a temporary name first, since a
-// writable's close is the only atomic step OPFS offers across both browsers).
+// entry.json is the commit: a writable's content replaces the file only at close(), the one
+// atomic step OPFS offers in both browsers, so a crash never leaves half of it.
 export async function writeEntry(entry) {
   const handle = await opfs.fileHandle(`${entryDir(entry.id)}/${ENTRY_FILE}`, true);
   const writable = await handle.createWritable();
@@ -56,15 +60,8 @@ export async function entryFile(id, path) {
 
 // Every complete entry, newest first; unreadable ones are skipped (and logged).
 export async function listEntries() {
-  let root;
-  try {
-    root = await opfs.dir(LIBRARY);
-  } catch {
-    return [];
-  }
   const out = [];
-  for await (const [name, handle] of root.entries()) {
-    if (handle.kind !== 'directory') continue;
+  for (const name of await folders()) {
     try {
       out.push(await readEntry(name));
     } catch (e) {

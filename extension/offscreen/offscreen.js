@@ -140,7 +140,7 @@ async function run(job) {
     await opfs.remove(work);
     const entry = await libraryEntry(job, outcome.result);
     // In the library now; past the size limit the oldest entries go (never this one).
-    const shelf = await libraryState(limitBytes(job.settings));
+    const shelf = await libraryState(library.limitBytes(job.settings.library) || undefined);
     const files = [];
     for (const { stem, file } of job.settings.save === 'off' ? [] : entry.files) {
       const f = await library.entryFile(job.id, file);
@@ -267,8 +267,6 @@ async function libraryEntry(job, result) {
   return entry;
 }
 
-const GB = 1024 ** 3;
-const limitBytes = (settings) => Number(settings?.library) * GB || undefined;
 
 // The library's entries and size, the oldest removed first to fit `limit` bytes when given.
 async function libraryState(limit) {
