@@ -18,7 +18,7 @@ import { unexpected } from '../lib/messages.js';
 import { loadSchema, normalize } from '../lib/settings.js';
 import { captureControl } from './capture_control.js';
 import * as jobs from './jobs.js';
-import { saver } from './saving.js';
+import { ROOT_FOLDER, saver } from './saving.js';
 import { GB, limitBytes } from '../lib/library.js';
 
 const OFFSCREEN = 'offscreen/offscreen.html';
@@ -198,12 +198,12 @@ async function exported(msg) {
     if (msg.folder) {
       const { folder, list } = await saving.startFolder(msg.name, msg.files.map((f) => ({ ...f, stem: f.file.replace(/\.[^.]*$/, '') })));
       ids = list.map((d) => d.id);
-      where = `Downloads/Demixer/${folder}/`;
+      where = `Downloads/${ROOT_FOLDER}/${folder}/`;
     } else {
       ids = [];
-      for (const f of msg.files) ids.push(await downloads.start({ url: f.url, filename: `Demixer/${f.file}` }));
+      for (const f of msg.files) ids.push(await downloads.start({ url: f.url, filename: `${ROOT_FOLDER}/${f.file}` }));
       const [item] = await downloads.search({ id: ids[0] });
-      where = `Downloads/Demixer/${item?.filename?.split(/[/\\]/).pop() || msg.files[0].file}`;
+      where = `Downloads/${ROOT_FOLDER}/${item?.filename?.split(/[/\\]/).pop() || msg.files[0].file}`;
     }
     const error = await saving.settled(ids);
     if (error) throw new Error(error);
